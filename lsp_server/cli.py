@@ -1,0 +1,227 @@
+"""Command line: ``coder-lsp [--stdio | --tcp HOST:PORT]``, ``complete`` and ``models``.
+
+Serving is the default. ``complete`` runs the same pipeline the server runs and prints the
+completion on stdout (figures on stderr). ``models list`` / ``models pull`` manage the
+registry's model files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from lsp_server import __version__
+from lsp_server.errors import CoderLspError, ModelNotDownloadedError
+from lsp_server.settings import Settings, parse_settings
+
+logger = logging.getLogger("lsp_server")
+
+
+def _setup_logging(level: str, log_file: str | None) -> None:
+    handler: logging.Handler = (
+        logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler()
+    )  # StreamHandler writes to stderr: stdout is the LSP transport
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logger.setLevel(level.upper())
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: the same options exist before and after the subcommand; an absent one must
+    # not overwrite a value given in the other place.
+    opts = {"default": argparse.SUPPRESS}
+    p.add_argument("--model", help="registry name (coder-lsp models list) or .gguf path", **opts)
+    p.add_argument("--n-ctx", type=int, help="context window in tokens", **opts)
+    p.add_argument("--n-threads", type=int, help="CPU threads (default: cores)", **opts)
+    p.add_argument("--n-gpu-layers", type=int, help="layers to offload to the GPU (-1 all)", **opts)
+    p.add_argument("--max-tokens", type=int, help="maximum generated tokens", **opts)
+    p.add_argument("--template", help="force a FIM template (deepseek, qwen, …)", **opts)
+
+
+def _settings_from_args(args: argparse.Namespace) -> Settings:
+    raw = {
+        key: value
+        for key, value in {
+            "model": getattr(args, "model", None),
+            "nCtx": getattr(args, "n_ctx", None),
+            "nThreads": getattr(args, "n_threads", None),
+            "nGpuLayers": getattr(args, "n_gpu_layers", None),
+            "maxTokens": getattr(args, "max_tokens", None),
+            "template": getattr(args, "template", None),
+            "logLevel": getattr(args, "log_level", None),
+        }.items()
+        if value is not None
+    }
+    parsed = parse_settings(raw)
+    for err in parsed.errors:
+        print(f"coder-lsp: {err}", file=sys.stderr)
+    return parsed.settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = argparse.ArgumentParser(
+        prog="coder-lsp", description="Local AI code completion over the Language Server Protocol."
+    )
+    parser.add_argument("--version", action="version", version=f"coder-lsp {__version__}")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--stdio", action="store_true", help="serve over stdin/stdout (default)")
+    mode.add_argument("--tcp", metavar="HOST:PORT", help="serve over TCP")
+    parser.add_argument("--log-file", help="write logs to this file instead of stderr")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    _add_model_options(parser)
+    sub = parser.add_subparsers(dest="command")
+
+    comp = sub.add_parser("complete", help="print the completion at FILE:LINE:COL (1-based)")
+    comp.add_argument("location", help="FILE:LINE:COL, line and column counted from 1")
+    comp.add_argument("--language", help="language id (default: from the file extension)")
+    comp.add_argument("--pull", action="store_true", help="download the model first if missing")
+    comp.add_argument("--json", action="store_true", help="print a JSON object instead")
+    _add_model_options(comp)
+
+    models = sub.add_parser("models", help="list or download models")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    msub.add_parser("list", help="show known models and which are downloaded")
+    pull = msub.add_parser("pull", help="download a model (resumes; verifies sha256)")
+    pull.add_argument("name")
+    return parser
+
+
+def _parse_location(location: str) -> tuple[Path, int, int]:
+    try:
+        file_part, line_s, col_s = location.rsplit(":", 2)
+        line, col = int(line_s), int(col_s)
+    except ValueError:
+        raise CoderLspError(f"expected FILE:LINE:COL (1-based), got {location!r}") from None
+    if line < 1 or col < 1:
+        raise CoderLspError("LINE and COL count from 1")
+    return Path(file_part), line, col
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    """``coder-lsp complete FILE:LINE:COL``: one completion through the server's pipeline."""
+    from lsp_server.backends.base import CancelToken
+    from lsp_server.completion.pipeline import complete
+    from lsp_server.core import CompletionRequest, DocumentSnapshot
+    from lsp_server.engine import load_backend
+    from lsp_server.positions import UTF32, offset_at
+    from lsp_server.repo.parsing import language_for, parse
+
+    settings = _settings_from_args(args)
+    path, line, col = _parse_location(args.location)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise CoderLspError(f"cannot read {path}: {err.strerror}") from None
+    text = data.decode("utf-8", errors="replace")
+    t0 = time.perf_counter()
+    try:
+        backend = load_backend(settings)
+    except ModelNotDownloadedError:
+        if not args.pull:
+            raise
+        _pull(settings.model)
+        backend = load_backend(settings)
+    load_s = time.perf_counter() - t0
+    offset = offset_at(text, line - 1, col - 1, UTF32)
+    language_id = args.language or ""
+    doc = DocumentSnapshot(path.resolve().as_uri(), text, language_id, 1, str(path.resolve()))
+    language = language_for(language_id, doc.path)
+    tree = parse(text, language) if language else None
+    t0 = time.perf_counter()
+    result = complete(
+        CompletionRequest(doc, offset, invoked=True), backend, settings, CancelToken(), tree=tree
+    )
+    total_ms = (time.perf_counter() - t0) * 1000
+    gen = result.generation
+    text_out = result.completion.text if result.completion else ""
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "completion": text_out,
+                    "replace_chars": result.completion.replace_chars if result.completion else 0,
+                    "shape": result.shape.value,
+                    "reason": result.reason,
+                    "model": backend.info.name,
+                    "template": backend.info.template.name,
+                    "prompt_tokens": gen.prompt_tokens if gen else 0,
+                    "generated_tokens": gen.generated_tokens if gen else 0,
+                    "total_ms": round(total_ms, 1),
+                    "load_s": round(load_s, 2),
+                    "timings": result.timings,
+                }
+            )
+        )
+    else:
+        print(text_out)
+    print(
+        f"[coder-lsp] model={backend.info.name} template={backend.info.template.name} "
+        f"shape={result.shape.value} prompt_tokens={gen.prompt_tokens if gen else 0} "
+        f"generated_tokens={gen.generated_tokens if gen else 0} "
+        f"completion_ms={total_ms:.0f} load_s={load_s:.1f}"
+        + (f" ({result.reason})" if result.reason else ""),
+        file=sys.stderr,
+    )
+    return 0 if result.completion else 3
+
+
+def _pull(name: str) -> Path:
+    from lsp_server.download import pull, stderr_progress
+    from lsp_server.registry import load_registry
+
+    spec = load_registry().get(name)
+    print(f"coder-lsp: downloading {spec.name} ({spec.size_bytes / 1e6:.0f} MB)", file=sys.stderr)
+    path = pull(spec, progress=stderr_progress())
+    print(f"coder-lsp: {spec.name} ready at {path}", file=sys.stderr)
+    return path
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """``coder-lsp models list|pull``."""
+    from lsp_server.download import format_models_table
+    from lsp_server.registry import load_registry
+
+    if args.models_command == "list":
+        print(format_models_table(load_registry()))
+        return 0
+    _pull(args.name)
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the language server over stdio (default) or TCP."""
+    from lsp_server.server import create_server
+
+    server = create_server(_settings_from_args(args))
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        server.start_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.start_io()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``coder-lsp`` command."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level, args.log_file)
+    try:
+        if args.command == "complete":
+            return cmd_complete(args)
+        if args.command == "models":
+            return cmd_models(args)
+        return serve(args)
+    except CoderLspError as err:
+        print(f"coder-lsp: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

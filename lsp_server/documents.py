@@ -1,0 +1,119 @@
+"""The server's own store of open documents.
+
+Keeps each open document's text, version and language, applies incremental LSP changes
+with exact LSP line rules (see :mod:`lsp_server.positions`), and keeps a tree-sitter parse
+of it up to date by editing the old tree rather than re-parsing from scratch.
+The pipeline only ever sees :class:`~lsp_server.core.DocumentSnapshot` copies.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlparse
+
+from lsp_server.core import DocumentSnapshot
+from lsp_server.positions import UTF16, line_starts, offset_at
+from lsp_server.repo.parsing import ParsedDocument, language_for
+
+logger = logging.getLogger(__name__)
+
+MAX_PARSE_CHARS = 2_000_000
+"""Documents larger than this are not parsed (completions fall back to generic rules)."""
+
+
+def uri_to_path(uri: str) -> str | None:
+    """Filesystem path of a ``file:`` URI, else None."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return unquote(parsed.path)
+
+
+@dataclass(slots=True)
+class Document:
+    """One open document (mutable; owned by the store)."""
+
+    uri: str
+    text: str
+    language_id: str
+    version: int | None
+    path: str | None
+    language: str | None
+    parsed: ParsedDocument | None = None
+    _starts: list[int] | None = field(default=None, repr=False)
+
+    def starts(self) -> list[int]:
+        """Line start offsets, computed once per text."""
+        if self._starts is None:
+            self._starts = line_starts(self.text)
+        return self._starts
+
+    def snapshot(self) -> DocumentSnapshot:
+        """An immutable copy for the pipeline."""
+        return DocumentSnapshot(self.uri, self.text, self.language_id, self.version, self.path)
+
+
+class DocumentStore:
+    """Open documents by URI."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, Document] = {}
+
+    def get(self, uri: str) -> Document | None:
+        """The open document at ``uri``, or None if it is not open."""
+        return self._docs.get(uri)
+
+    def open(self, uri: str, text: str, language_id: str, version: int | None) -> Document:
+        """Track a newly opened document and parse it."""
+        path = uri_to_path(uri)
+        language = language_for(language_id, path)
+        doc = Document(uri, text, language_id, version, path, language)
+        self._docs[uri] = doc
+        self._reparse(doc)
+        return doc
+
+    def close(self, uri: str) -> None:
+        """Forget a closed document."""
+        self._docs.pop(uri, None)
+
+    def change(
+        self,
+        uri: str,
+        version: int | None,
+        changes: list[tuple[tuple[int, int, int, int] | None, str]],
+        encoding: str = UTF16,
+    ) -> Document | None:
+        """Apply LSP changes: ``((start_line, start_char, end_line, end_char) | None, text)``.
+
+        A None range replaces the whole text. Returns the document, or None when it isn't open.
+        """
+        doc = self._docs.get(uri)
+        if doc is None:
+            logger.warning("didChange for a document that is not open: %s", uri)
+            return None
+        for rng, new_text in changes:
+            if rng is None:
+                doc.text = new_text
+                doc._starts = None
+                self._reparse(doc)
+                continue
+            starts = doc.starts()
+            start = offset_at(doc.text, rng[0], rng[1], encoding, starts)
+            end = offset_at(doc.text, rng[2], rng[3], encoding, starts)
+            if end < start:
+                start, end = end, start
+            doc.text = doc.text[:start] + new_text + doc.text[end:]
+            doc._starts = None
+            if doc.parsed is not None:
+                doc.parsed.apply_edit(start, end, new_text)
+                if len(doc.text) > MAX_PARSE_CHARS:
+                    doc.parsed = None
+        doc.version = version
+        return doc
+
+    def _reparse(self, doc: Document) -> None:
+        if doc.language is None or len(doc.text) > MAX_PARSE_CHARS:
+            doc.parsed = None
+            return
+        doc.parsed = ParsedDocument(doc.text, doc.language)

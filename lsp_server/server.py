@@ -1,0 +1,341 @@
+"""The language server: thin pygls handlers around the engine and the document store.
+
+Each handler converts LSP types to core records, calls one function, and converts the
+result back. Errors the product raises on purpose are turned into ``window/showMessage``
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from lsp_server import __version__
+from lsp_server.core import Completion, CompletionRequest
+from lsp_server.documents import DocumentStore
+from lsp_server.engine import Engine, ModelState
+from lsp_server.errors import CoderLspError
+from lsp_server.positions import normalize_encoding, offset_at, position_at
+from lsp_server.settings import Settings, language_enabled, parse_settings
+
+logger = logging.getLogger(__name__)
+
+STATUS_NOTIFICATION = "coder-lsp/status"
+"""Custom notification ``{state, model, detail}`` that editor clients show in a status bar."""
+CMD_PULL_MODEL = "coder-lsp.pullModel"
+CMD_STATUS = "coder-lsp.status"
+
+
+class CoderLanguageServer(LanguageServer):
+    """pygls server holding the document store, the engine and the settings."""
+
+    def __init__(self, base_settings: Settings | None = None, engine: Engine | None = None):
+        super().__init__("coder-lsp", __version__)
+        self.base_settings = base_settings or Settings()
+        self.settings = self.base_settings
+        self.engine = engine or Engine()
+        self.docs = DocumentStore()
+        self.encoding = "utf-16"
+        self._shown_errors: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._load_task: asyncio.Task[Any] | None = None
+        self.engine.add_listener(self._on_state)
+
+    # -- helpers used by handlers --------------------------------------------------------
+    def show_error_once(self, message: str) -> None:
+        """``window/showMessage`` an error, once per distinct message."""
+        if message in self._shown_errors:
+            return
+        self._shown_errors.add(message)
+        logger.error("%s", message)
+        self.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Error, message=f"coder-lsp: {message}")
+        )
+
+    def apply_settings(self, raw: Any, base: Settings) -> None:
+        """Convert and adopt settings; report bad values; reload the model when needed."""
+        parsed = parse_settings(raw, base)
+        for err in parsed.errors:
+            logger.warning("%s", err)
+            self.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Warning, message=f"coder-lsp: {err}")
+            )
+        self.settings = parsed.settings
+        logging.getLogger("lsp_server").setLevel(self.settings.log_level.upper())
+        if self.engine.configure(self.settings):
+            self._shown_errors.clear()
+            self.start_loading()
+
+    def start_loading(self) -> None:
+        """Load the model in the background, with ``$/progress`` when the client supports it."""
+        self._loop = asyncio.get_running_loop()
+        self._load_task = asyncio.ensure_future(self._load_with_progress())
+
+    async def _load_with_progress(self) -> None:
+        token = None
+        caps = self.client_capabilities
+        if caps.window is not None and caps.window.work_done_progress:
+            token = f"coder-lsp-load-{uuid.uuid4().hex[:8]}"
+            try:
+                await self.work_done_progress.create_async(token)
+                self.work_done_progress.begin(
+                    token,
+                    types.WorkDoneProgressBegin(
+                        title="coder-lsp", message=f"Loading model {self.settings.model}"
+                    ),
+                )
+            except Exception as err:  # client refused the token: carry on without progress
+                logger.debug("workDoneProgress/create failed: %s", err)
+                token = None
+        t0 = time.perf_counter()
+        state = await self.engine.load()
+        elapsed = time.perf_counter() - t0
+        if state is ModelState.READY:
+            message = f"Model ready ({elapsed:.1f} s)"
+            logger.info("model %s loaded in %.2f s", self.settings.model, elapsed)
+        else:
+            message = f"Model failed: {self.engine.error}"
+            self.show_error_once(str(self.engine.error))
+        if token is not None:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+    def _on_state(self, state: ModelState, detail: str) -> None:
+        """Forward engine state changes (from any thread) to the client."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        params = {"state": state.value, "model": self.settings.model, "detail": detail}
+        loop.call_soon_threadsafe(self._notify_status, params)
+
+    def _notify_status(self, params: dict[str, Any]) -> None:
+        try:
+            self.protocol.notify(STATUS_NOTIFICATION, params)
+        except Exception:  # the transport may be closing
+            logger.debug("could not send status", exc_info=True)
+
+    async def run_completion(
+        self, uri: str, position: types.Position, invoked: bool
+    ) -> tuple[Completion | None, int, str]:
+        """Complete at a position; returns (completion, cursor offset, document text)."""
+        doc = self.docs.get(uri)
+        if doc is None:
+            logger.info("completion for a document that is not open: %s", uri)
+            return None, 0, ""
+        if not language_enabled(self.settings, doc.language_id):
+            return None, 0, ""
+        offset = offset_at(doc.text, position.line, position.character, self.encoding, doc.starts())
+        snapshot = doc.snapshot()
+        tree = doc.parsed.tree.copy() if doc.parsed is not None else None
+        t0 = time.perf_counter()
+        result = await self.engine.complete(CompletionRequest(snapshot, offset, invoked), tree)
+        current = self.docs.get(uri)
+        if current is None or current.version != snapshot.version or current.text != snapshot.text:
+            logger.info("discarding a completion for an outdated version of %s", uri)
+            return None, offset, snapshot.text
+        gen = result.generation
+        logger.info(
+            "complete %s:%d:%d shape=%s %s prompt=%s evaluated=%s generated=%s total_ms=%.0f %s",
+            uri.rsplit("/", 1)[-1],
+            position.line,
+            position.character,
+            result.shape.value,
+            "ok" if result.completion else f"empty ({result.reason})",
+            gen.prompt_tokens if gen else "-",
+            gen.evaluated_tokens if gen else "-",
+            gen.generated_tokens if gen else "-",
+            (time.perf_counter() - t0) * 1000,
+            " ".join(f"{k}={v:.1f}" for k, v in result.timings.items()),
+        )
+        return result.completion, offset, snapshot.text
+
+    def range_for(self, text: str, offset: int, completion: Completion) -> types.Range:
+        """The LSP range a completion replaces (empty at the cursor unless it replaces chars)."""
+        line, char = position_at(text, offset, self.encoding)
+        end_line, end_char = position_at(text, offset + completion.replace_chars, self.encoding)
+        return types.Range(
+            start=types.Position(line=line, character=char),
+            end=types.Position(line=end_line, character=end_char),
+        )
+
+
+def create_server(base_settings: Settings | None = None, engine: Engine | None = None):
+    """Build the server with every handler registered."""
+    server = CoderLanguageServer(base_settings, engine)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: CoderLanguageServer, params: types.InitializeParams) -> None:
+        """initialize: negotiate the position encoding and read initializationOptions."""
+        ls.encoding = normalize_encoding(ls.workspace.position_encoding)
+        parsed = parse_settings(params.initialization_options, ls.base_settings)
+        ls.settings = parsed.settings
+        ls._pending_errors = parsed.errors  # shown once the client is initialized
+        logging.getLogger("lsp_server").setLevel(ls.settings.log_level.upper())
+        logger.info("initialize: encoding=%s model=%s", ls.encoding, ls.settings.model)
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: CoderLanguageServer, params: types.InitializedParams) -> None:
+        """initialized: report settings problems, start loading the model."""
+        for err in getattr(ls, "_pending_errors", ()):
+            ls.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Warning, message=f"coder-lsp: {err}")
+            )
+        ls.engine.configure(ls.settings)
+        ls.start_loading()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(
+        ls: CoderLanguageServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        """workspace/didChangeConfiguration: adopt new settings."""
+        ls.apply_settings(params.settings, ls.settings)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: CoderLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        """textDocument/didOpen."""
+        td = params.text_document
+        ls.docs.open(td.uri, td.text, td.language_id, td.version)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: CoderLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        """textDocument/didChange (incremental)."""
+        changes: list[tuple[tuple[int, int, int, int] | None, str]] = []
+        for change in params.content_changes:
+            rng = getattr(change, "range", None)
+            if rng is None:
+                changes.append((None, change.text))
+            else:
+                r = (rng.start.line, rng.start.character, rng.end.line, rng.end.character)
+                changes.append((r, change.text))
+        ls.docs.change(params.text_document.uri, params.text_document.version, changes, ls.encoding)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: CoderLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        """textDocument/didClose."""
+        ls.docs.close(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: CoderLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+        """textDocument/didSave (the open buffer already holds the saved text)."""
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: CoderLanguageServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList:
+        """textDocument/inlineCompletion: the completion as ghost text."""
+        invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        completion, offset, text = await ls.run_completion(
+            params.text_document.uri, params.position, invoked
+        )
+        if completion is None:
+            return types.InlineCompletionList(items=[])
+        item = types.InlineCompletionItem(insert_text=completion.text)
+        if completion.replace_chars:
+            item.range = ls.range_for(text, offset, completion)
+        return types.InlineCompletionList(items=[item])
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())
+    async def completion(
+        ls: CoderLanguageServer, params: types.CompletionParams
+    ) -> types.CompletionList:
+        """textDocument/completion: the same completion as one item, for popup-only clients."""
+        invoked = (
+            params.context is None
+            or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
+        )
+        result, offset, text = await ls.run_completion(
+            params.text_document.uri, params.position, invoked
+        )
+        if result is None:
+            return types.CompletionList(is_incomplete=True, items=[])
+        first = result.text.strip().splitlines()[0] if result.text.strip() else result.text
+        item = types.CompletionItem(
+            label=first[:80],
+            kind=types.CompletionItemKind.Text,
+            detail="coder-lsp",
+            documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=result.text),
+            sort_text="0",
+            filter_text=first,
+            insert_text_format=types.InsertTextFormat.PlainText,
+            text_edit=types.TextEdit(
+                range=ls.range_for(text, offset, result), new_text=result.text
+            ),
+        )
+        return types.CompletionList(is_incomplete=True, items=[item])
+
+    @server.feature(
+        types.WORKSPACE_EXECUTE_COMMAND,
+        types.ExecuteCommandOptions(commands=[CMD_PULL_MODEL, CMD_STATUS]),
+    )
+    async def execute_command(ls: CoderLanguageServer, params: types.ExecuteCommandParams) -> Any:
+        """workspace/executeCommand: pull a model, or report the status."""
+        if params.command == CMD_STATUS:
+            return {
+                "state": ls.engine.state.value,
+                "model": ls.settings.model,
+                "error": str(ls.engine.error) if ls.engine.error else None,
+                "version": __version__,
+            }
+        if params.command == CMD_PULL_MODEL:
+            name = (params.arguments or [ls.settings.model])[0]
+            return await pull_with_progress(ls, str(name))
+        raise CoderLspError(f"unknown command {params.command!r}")
+
+    return server
+
+
+async def pull_with_progress(ls: CoderLanguageServer, name: str) -> dict[str, Any]:
+    """Download a registry model, reporting ``$/progress``; reload when it is the active model."""
+    from lsp_server.download import pull
+    from lsp_server.registry import load_registry
+
+    try:
+        spec = load_registry().get(name)
+    except CoderLspError as err:
+        ls.show_error_once(str(err))
+        return {"ok": False, "error": str(err)}
+    token = f"coder-lsp-pull-{uuid.uuid4().hex[:8]}"
+    caps = ls.client_capabilities
+    use_progress = bool(caps.window and caps.window.work_done_progress)
+    loop = asyncio.get_running_loop()
+    if use_progress:
+        await ls.work_done_progress.create_async(token)
+        ls.work_done_progress.begin(
+            token,
+            types.WorkDoneProgressBegin(
+                title="coder-lsp", message=f"Downloading {name}", percentage=0
+            ),
+        )
+    last = [0.0]
+
+    def progress(done: int, total: int | None, message: str) -> None:
+        now = time.monotonic()
+        if not use_progress or now - last[0] < 0.5:
+            return
+        last[0] = now
+        pct = int(done * 100 / total) if total else None
+        loop.call_soon_threadsafe(
+            ls.work_done_progress.report,
+            token,
+            types.WorkDoneProgressReport(message=message, percentage=pct),
+        )
+
+    try:
+        path = await loop.run_in_executor(None, lambda: pull(spec, progress=progress))
+    except CoderLspError as err:
+        if use_progress:
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="failed"))
+        ls.show_error_once(str(err))
+        return {"ok": False, "error": str(err)}
+    if use_progress:
+        ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=f"Downloaded {name}"))
+    if name == ls.settings.model:
+        ls.engine.configure(Settings())  # force a reload of the now-present model
+        ls.engine.configure(ls.settings)
+        ls.start_loading()
+    return {"ok": True, "path": str(path)}

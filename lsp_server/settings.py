@@ -1,0 +1,154 @@
+"""User settings: defaulted dataclasses and one converter from the editor's JSON.
+
+Settings arrive as ``initializationOptions`` and in ``workspace/didChangeConfiguration``
+(either bare or under a ``"coderLsp"`` / ``"coder-lsp"`` key), with camelCase names. An
+invalid value never fails ``initialize``: the converter keeps the default for that field
+and returns a message the server shows once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+DEFAULT_MODEL = "deepseek-coder-1.3b-base"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of the server, with its default."""
+
+    model: str = DEFAULT_MODEL
+    """A registry name (see ``coder-lsp models list``) or a path to a .gguf file."""
+    n_ctx: int = 4096
+    """Context window in tokens (clamped to what the model was trained on)."""
+    n_threads: int | None = None
+    """CPU threads for llama.cpp; None means one per physical core."""
+    n_gpu_layers: int = 0
+    """Layers to offload to the GPU (-1 = all); needs a CUDA or Metal build of llama-cpp-python."""
+    max_tokens: int = 128
+    """Upper bound on generated tokens per completion (lowered further by completion shape)."""
+    temperature: float = 0.0
+    """Sampling temperature; 0 is greedy and reproducible."""
+    enable: bool = True
+    """Master switch: when False every completion request answers empty."""
+    languages: tuple[str, ...] = ()
+    """LSP languageIds to complete in; empty means all."""
+    disabled_languages: tuple[str, ...] = ()
+    """LSP languageIds never to complete in (wins over ``languages``)."""
+    template: str | None = None
+    """Force a FIM template (deepseek, qwen, starcoder, codellama) instead of detecting it."""
+    prompt_tokens: int | None = None
+    """Token budget for the prompt; None means n_ctx minus the output reserve."""
+    time_budget_ms: float | None = 1500.0
+    """Stop generating after this long once at least one full line exists (None: no limit)."""
+    log_level: str = "info"
+    """Log level for stderr / window/logMessage: debug, info, warning, error."""
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+_SECTION_KEYS = ("coderLsp", "coder-lsp", "coder_lsp")
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _check(name: str, value: Any, default: Any) -> Any:
+    """Return ``value`` converted for setting ``name``; ValueError when it can't be."""
+    if name in ("n_ctx", "max_tokens"):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError("must be a positive integer")
+        return value
+    if name == "n_threads":
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError("must be a positive integer or null")
+        return value
+    if name == "n_gpu_layers":
+        if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+            raise ValueError("must be an integer >= -1 (-1 offloads every layer)")
+        return value
+    if name == "prompt_tokens":
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 64:
+            raise ValueError("must be an integer >= 64 or null")
+        return value
+    if name in ("temperature", "time_budget_ms"):
+        if value is None and name == "time_budget_ms":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError("must be a number >= 0")
+        return float(value)
+    if name == "enable":
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+    if name in ("languages", "disabled_languages"):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ValueError("must be a list of language ids")
+        return tuple(value)
+    if name in ("model",):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("must be a model name or a path to a .gguf file")
+        return value.strip()
+    if name == "template":
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be a template name or null")
+        return value
+    if name == "log_level":
+        if not isinstance(value, str) or value.lower() not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return value.lower()
+    raise ValueError("unknown setting")  # pragma: no cover - guarded by the caller
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSettings:
+    """The result of converting user JSON: settings plus what was wrong with the input."""
+
+    settings: Settings
+    errors: tuple[str, ...] = field(default=())
+
+
+def parse_settings(raw: Any, base: Settings | None = None) -> ParsedSettings:
+    """Convert editor JSON into :class:`Settings`, starting from ``base`` (or the defaults).
+
+    Unknown keys and invalid values are reported in ``errors`` and otherwise ignored.
+    """
+    current = base or Settings()
+    if raw is None:
+        return ParsedSettings(current)
+    if not isinstance(raw, Mapping):
+        return ParsedSettings(current, (f"settings must be an object, got {type(raw).__name__}",))
+    for key in _SECTION_KEYS:
+        if isinstance(raw.get(key), Mapping):
+            raw = raw[key]
+            break
+    known = {f.name: f for f in fields(Settings)}
+    changes: dict[str, Any] = {}
+    errors: list[str] = []
+    for key, value in raw.items():
+        name = _snake(str(key))
+        if name not in known:
+            errors.append(f"unknown setting {key!r} (ignored)")
+            continue
+        try:
+            changes[name] = _check(name, value, getattr(current, name))
+        except ValueError as err:
+            errors.append(f"setting {key!r}: {err}; using {getattr(current, name)!r}")
+    return ParsedSettings(dataclasses.replace(current, **changes), tuple(errors))
+
+
+def language_enabled(settings: Settings, language_id: str) -> bool:
+    """Whether completions are on for documents of ``language_id``."""
+    if not settings.enable or language_id in settings.disabled_languages:
+        return False
+    return not settings.languages or language_id in settings.languages
