@@ -42,6 +42,9 @@ class CoderLanguageServer(LanguageServer):
         self.engine = engine or Engine()
         self.docs = DocumentStore()
         self.encoding = "utf-16"
+        self.plain_docs = False
+        """Whether the client renders plain-text completion documentation."""
+        self._pending_errors: tuple[str, ...] = ()
         self._shown_errors: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._load_task: asyncio.Task[Any] | None = None
@@ -172,6 +175,13 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
     def initialize(ls: CoderLanguageServer, params: types.InitializeParams) -> None:
         """initialize: negotiate the position encoding and read initializationOptions."""
         ls.encoding = normalize_encoding(ls.workspace.position_encoding)
+        item_caps = (
+            params.capabilities.text_document
+            and params.capabilities.text_document.completion
+            and params.capabilities.text_document.completion.completion_item
+        )
+        formats = (item_caps and item_caps.documentation_format) or ()
+        ls.plain_docs = types.MarkupKind.PlainText in formats
         parsed = parse_settings(params.initialization_options, ls.base_settings)
         ls.settings = parsed.settings
         ls._pending_errors = parsed.errors  # shown once the client is initialized
@@ -181,7 +191,7 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
     @server.feature(types.INITIALIZED)
     def initialized(ls: CoderLanguageServer, params: types.InitializedParams) -> None:
         """initialized: report settings problems, start loading the model."""
-        for err in getattr(ls, "_pending_errors", ()):
+        for err in ls._pending_errors:
             ls.window_show_message(
                 types.ShowMessageParams(type=types.MessageType.Warning, message=f"coder-lsp: {err}")
             )
@@ -258,7 +268,7 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
             label=first[:80],
             kind=types.CompletionItemKind.Text,
             detail="coder-lsp",
-            documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=result.text),
+            documentation=result.text if ls.plain_docs else None,
             sort_text="0",
             filter_text=first,
             insert_text_format=types.InsertTextFormat.PlainText,
@@ -268,23 +278,21 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
         )
         return types.CompletionList(is_incomplete=True, items=[item])
 
-    @server.feature(
-        types.WORKSPACE_EXECUTE_COMMAND,
-        types.ExecuteCommandOptions(commands=[CMD_PULL_MODEL, CMD_STATUS]),
-    )
-    async def execute_command(ls: CoderLanguageServer, params: types.ExecuteCommandParams) -> Any:
-        """workspace/executeCommand: pull a model, or report the status."""
-        if params.command == CMD_STATUS:
-            return {
-                "state": ls.engine.state.value,
-                "model": ls.settings.model,
-                "error": str(ls.engine.error) if ls.engine.error else None,
-                "version": __version__,
-            }
-        if params.command == CMD_PULL_MODEL:
-            name = (params.arguments or [ls.settings.model])[0]
-            return await pull_with_progress(ls, str(name))
-        raise CoderLspError(f"unknown command {params.command!r}")
+    @server.command(CMD_STATUS)
+    def status(ls: CoderLanguageServer, *args: Any) -> dict[str, Any]:
+        """workspace/executeCommand coder-lsp.status: the model's state."""
+        return {
+            "state": ls.engine.state.value,
+            "model": ls.settings.model,
+            "error": str(ls.engine.error) if ls.engine.error else None,
+            "version": __version__,
+        }
+
+    @server.command(CMD_PULL_MODEL)
+    async def pull_model(ls: CoderLanguageServer, *args: Any) -> dict[str, Any]:
+        """workspace/executeCommand coder-lsp.pullModel [name]: download a registry model."""
+        name = str(args[0]) if args else ls.settings.model
+        return await pull_with_progress(ls, name)
 
     return server
 

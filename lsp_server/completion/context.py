@@ -1,0 +1,460 @@
+"""Build the local FIM window (prefix / suffix) around the cursor within a token budget.
+
+The budget is measured in the model's own tokens: ``count_tokens`` is the backend's
+real tokenizer, called once per whole line and cached, never per character. The
+budget is split ~75% prefix / 25% suffix (what one side does not use goes to the
+other), windows are cut at line boundaries and, when a syntax tree is at hand, moved
+to a boundary between statements/definitions. When the prefix window has to drop the
+start of scopes the cursor sits in, their header lines (class / function signatures)
+are kept in front of it so the model still knows where it is.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+
+from tree_sitter import Node, Point, Tree
+
+from lsp_server.core import FimContext, Shape
+from lsp_server.repo.parsing import byte_offset, node_at
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PREFIX_SHARE", "build_context", "cached_count"]
+
+PREFIX_SHARE = 0.75
+"""Share of the token budget given to the prefix; the suffix gets the rest."""
+
+_MAX_BOUNDARY_SHIFT = 40
+"""How many lines a window edge may move to reach a statement boundary."""
+_MAX_HEADER_LINES = 6
+"""Most lines kept of one enclosing scope's header (long signatures are cut)."""
+_MAX_HEADER_SCAN = 5000
+"""Most lines scanned upwards for enclosing scopes without a syntax tree."""
+
+# Definition-like node types (by substring): their first lines are scope headers.
+_SCOPE_KINDS = (
+    "function",
+    "method",
+    "class",
+    "impl",
+    "struct",
+    "interface",
+    "trait",
+    "module",
+    "namespace",
+    "enum",
+    "constructor",
+    "object_declaration",
+    "singleton",
+    "def",
+    "lambda",
+    "closure",
+)
+# Containers whose children are statements or definitions.
+_STATEMENT_CONTAINERS = (
+    "block",
+    "body",
+    "compound_statement",
+    "declaration_list",
+    "statement_list",
+    "class_body",
+    "chunk",
+    "program",
+    "module",
+    "source_file",
+    "translation_unit",
+    "compilation_unit",
+    "do_group",
+    "then",
+    "else",
+    "if_statement",
+    "while_statement",
+    "for_statement",
+    "case",
+)
+# Containers by substring that hold expressions even when their names say "body"/"case".
+_EXPRESSION_CONTAINERS = ("argument", "parameter", "string", "comment", "expression", "literal")
+
+_CACHE_SIZE = 50_000
+"""Most (line -> token count) entries kept per tokenizer."""
+
+# Keyed weakly by the tokenizer's owner (the backend for a bound method) so a cache
+# never keeps an unloaded model alive.
+_caches: weakref.WeakKeyDictionary[object, dict[object, OrderedDict[str, int]]] = (
+    weakref.WeakKeyDictionary()
+)
+_cache_lock = threading.Lock()
+
+
+def _cache_for(count_tokens: Callable[[str], int]) -> OrderedDict[str, int] | None:
+    owner = getattr(count_tokens, "__self__", None)
+    func = getattr(count_tokens, "__func__", count_tokens)
+    anchor = owner if owner is not None else count_tokens
+    try:
+        per_owner = _caches.get(anchor)
+        if per_owner is None:
+            per_owner = {}
+            _caches[anchor] = per_owner
+    except TypeError:
+        # Not weak-referenceable: count without a cross-request cache.
+        return None
+    cache = per_owner.get(func)
+    if cache is None:
+        cache = OrderedDict()
+        per_owner[func] = cache
+    return cache
+
+
+def cached_count(count_tokens: Callable[[str], int], chunk: str) -> int:
+    """``count_tokens(chunk)``, memoised per tokenizer in a bounded LRU.
+
+    Bound methods of one backend share a cache from one request to the next, so
+    editing a file re-counts only the lines that changed.
+    """
+    with _cache_lock:
+        cache = _cache_for(count_tokens)
+        if cache is not None:
+            hit = cache.get(chunk)
+            if hit is not None:
+                cache.move_to_end(chunk)
+                return hit
+    value = count_tokens(chunk)
+    if cache is not None:
+        with _cache_lock:
+            cache[chunk] = value
+            while len(cache) > _CACHE_SIZE:
+                cache.popitem(last=False)
+    return value
+
+
+class _Lines:
+    """Line lookup over the document text without splitting all of it."""
+
+    __slots__ = ("starts", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        # split + accumulate run in C: far faster than a find() loop on 5,000-line files.
+        starts = [0]
+        starts.extend(itertools.accumulate(len(part) + 1 for part in text.split("\n")))
+        starts.pop()
+        self.starts = starts
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def start(self, row: int) -> int:
+        """Offset of the first character of ``row``."""
+        return self.starts[row]
+
+    def end(self, row: int) -> int:
+        """Offset just past ``row`` including its newline."""
+        return self.starts[row + 1] if row + 1 < len(self.starts) else len(self.text)
+
+    def line(self, row: int) -> str:
+        """The text of ``row`` including its newline."""
+        return self.text[self.starts[row] : self.end(row)]
+
+    def row_of(self, offset: int) -> int:
+        """The row holding ``offset``."""
+        return bisect.bisect_right(self.starts, offset) - 1
+
+
+def _leading_ws(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _is_blank(line: str) -> bool:
+    return not line.strip()
+
+
+def _fit_tail(chunk: str, budget: int, count: Callable[[str], int]) -> str:
+    """The longest tail of ``chunk`` that fits ``budget`` tokens (for over-long lines)."""
+    if budget <= 0:
+        return ""
+    cost = count(chunk)
+    keep = len(chunk)
+    # A few proportional shrink steps are enough; each step is one tokenizer call.
+    for _ in range(8):
+        if cost <= budget:
+            return chunk[len(chunk) - keep :]
+        keep = int(keep * budget / max(cost, 1) * 0.9)
+        if keep <= 0:
+            return ""
+        cost = count(chunk[len(chunk) - keep :])
+    return chunk[len(chunk) - keep :] if cost <= budget else ""
+
+
+def _fit_head(chunk: str, budget: int, count: Callable[[str], int]) -> str:
+    """The longest head of ``chunk`` that fits ``budget`` tokens (for over-long lines)."""
+    if budget <= 0:
+        return ""
+    cost = count(chunk)
+    keep = len(chunk)
+    for _ in range(8):
+        if cost <= budget:
+            return chunk[:keep]
+        keep = int(keep * budget / max(cost, 1) * 0.9)
+        if keep <= 0:
+            return ""
+        cost = count(chunk[:keep])
+    return chunk[:keep] if cost <= budget else ""
+
+
+def build_context(
+    text: str,
+    offset: int,
+    *,
+    language: str | None,
+    path: str | None,
+    shape: Shape,
+    budget_tokens: int,
+    count_tokens: Callable[[str], int],
+    tree: Tree | None = None,
+) -> FimContext:
+    """Cut the prefix/suffix window around ``offset`` to fit ``budget_tokens``.
+
+    ``tree`` is the syntax tree of ``text`` (when a grammar is known); it is used to
+    move the window edges to statement boundaries and to find enclosing scope headers.
+    """
+    offset = max(0, min(offset, len(text)))
+    lines = _Lines(text)
+    row = lines.row_of(offset)
+    line_start = lines.start(row)
+    line_end = lines.end(row)
+    before = text[line_start:offset]
+    after = text[offset:line_end]
+    indent = _leading_ws(lines.line(row).rstrip("\r\n"))
+
+    def count(chunk: str) -> int:
+        return cached_count(count_tokens, chunk) if chunk else 0
+
+    budget = max(0, budget_tokens)
+    prefix_budget = int(budget * PREFIX_SHARE)
+    suffix_budget = budget - prefix_budget
+
+    # The cursor line itself is always in; only an over-long line is cut inside.
+    before_cost = count(before)
+    if before_cost > prefix_budget:
+        before = _fit_tail(before, prefix_budget, count)
+        before_cost = count(before)
+    after_cost = count(after)
+    if after_cost > suffix_budget + max(0, prefix_budget - before_cost):
+        after = _fit_head(after, suffix_budget + max(0, prefix_budget - before_cost), count)
+        after_cost = count(after)
+
+    line_cost: dict[int, int] = {}
+
+    def cost_of(r: int) -> int:
+        cached = line_cost.get(r)
+        if cached is None:
+            cached = count(lines.line(r))
+            line_cost[r] = cached
+        return cached
+
+    # Prefix rows, walking up from the cursor line within the prefix share.
+    used = before_cost
+    top = row  # first full row of the prefix window
+    while top > 0 and used + cost_of(top - 1) <= prefix_budget:
+        top -= 1
+        used += cost_of(top)
+
+    # Suffix rows get their share plus what the prefix left over.
+    suffix_limit = suffix_budget + (prefix_budget - used)
+    suffix_used = after_cost
+    bottom = row  # last row of the suffix window
+    last_row = len(lines) - 1
+    while bottom < last_row and suffix_used + cost_of(bottom + 1) <= suffix_limit:
+        bottom += 1
+        suffix_used += cost_of(bottom)
+
+    # Give what the suffix left over back to the prefix.
+    total_limit = budget
+    while top > 0 and used + suffix_used + cost_of(top - 1) <= total_limit:
+        top -= 1
+        used += cost_of(top)
+
+    boundary = _BoundaryFinder(lines, tree, text)
+
+    # Keep the headers of scopes whose beginning falls off the window.
+    scopes = _enclosing_scopes(lines, row, offset, tree, text, indent) if top > 0 else []
+    headers = _headers_above(scopes, top)
+    while top < row and headers:
+        header_cost = sum(cost_of(r) for r in headers)
+        if used + suffix_used + header_cost <= total_limit:
+            break
+        used -= cost_of(top)
+        top += 1
+        headers = _headers_above(scopes, top)
+    if headers and used + suffix_used + sum(cost_of(r) for r in headers) > total_limit:
+        headers = []
+
+    # Prefer starting the window at a statement boundary.
+    if top > 0:
+        shift = min(_MAX_BOUNDARY_SHIFT, (row - top) // 4)
+        new_top = boundary.first_boundary(top, min(row, top + shift))
+        if new_top is not None and new_top != top:
+            top = new_top
+            headers = _headers_above(scopes, top)
+            header_cost = sum(cost_of(r) for r in headers)
+            window_cost = sum(cost_of(r) for r in range(top, row)) + before_cost
+            if window_cost + header_cost + suffix_used > total_limit:
+                headers = []
+
+    # Prefer ending the window just before a statement boundary.
+    if bottom < last_row and bottom > row:
+        shift = min(_MAX_BOUNDARY_SHIFT, (bottom - row) // 4)
+        new_bottom = boundary.last_end(max(row + 1, bottom - shift), bottom)
+        if new_bottom is not None:
+            bottom = new_bottom
+
+    header_text = "".join(lines.line(r) for r in headers)
+    prefix = header_text + text[lines.start(top) : line_start] + before
+    suffix = after + (text[line_end : lines.end(bottom)] if bottom > row else "")
+    return FimContext(
+        prefix=prefix,
+        suffix=suffix,
+        shape=shape,
+        language=language,
+        path=path,
+        indent=indent,
+    )
+
+
+def _headers_above(scopes: list[tuple[int, int]], top: int) -> list[int]:
+    """Header rows (in order) of the scopes that start above the window's first row."""
+    rows: list[int] = []
+    for first, last in scopes:
+        if first >= top:
+            continue
+        end = min(last, top - 1, first + _MAX_HEADER_LINES - 1)
+        rows.extend(r for r in range(first, end + 1) if not rows or r > rows[-1])
+    return rows
+
+
+def _enclosing_scopes(
+    lines: _Lines, row: int, offset: int, tree: Tree | None, text: str, indent: str
+) -> list[tuple[int, int]]:
+    """(first, last) header rows of the scopes around the cursor, outermost first."""
+    if tree is not None:
+        return _tree_scopes(tree, row, byte_offset(text, offset))
+    return _indent_scopes(lines, row, len(indent.expandtabs(4)))
+
+
+def _tree_scopes(tree: Tree, row: int, byte: int) -> list[tuple[int, int]]:
+    scopes: list[tuple[int, int]] = []
+    node: Node | None = node_at(tree, byte)
+    while node is not None:
+        kind = node.type
+        start_row = node.start_point.row
+        if (
+            start_row < row
+            and node.end_byte >= byte
+            and any(part in kind for part in _SCOPE_KINDS)
+            and node.parent is not None
+        ):
+            scopes.append((start_row, _header_last_row(node)))
+        node = node.parent
+    scopes.reverse()
+    # Nested nodes of one definition (e.g. a class body inside a class) share rows.
+    merged: list[tuple[int, int]] = []
+    for first, last in scopes:
+        if merged and first <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def _header_last_row(node: Node) -> int:
+    """Last row of a definition's header: the row before its body, or the row of ``{``."""
+    body = node.child_by_field_name("body")
+    if body is None:
+        for child in reversed(node.children):
+            if any(part in child.type for part in ("block", "body", "declaration_list")):
+                body = child
+                break
+    if body is None:
+        return node.start_point.row
+    body_row = body.start_point.row
+    if body_row <= node.start_point.row:
+        return node.start_point.row
+    first = body.children[0] if body.children else None
+    if first is not None and not first.is_named and first.start_point.row == body_row:
+        # The body opens with a delimiter (`{`, `do`, `:`) on its own row: part of the header.
+        return body_row
+    return body_row - 1
+
+
+def _indent_scopes(lines: _Lines, row: int, width: int) -> list[tuple[int, int]]:
+    """Scope headers by indentation: each non-blank line above that is less indented."""
+    scopes: list[tuple[int, int]] = []
+    current = width
+    r = row - 1
+    stop = max(0, row - _MAX_HEADER_SCAN)
+    while r >= stop and current > 0:
+        line = lines.line(r)
+        if not _is_blank(line):
+            w = len(_leading_ws(line).expandtabs(4))
+            if w < current and line.lstrip()[:1] not in ")]}":
+                scopes.append((r, r))
+                current = w
+        r -= 1
+    scopes.reverse()
+    return scopes
+
+
+class _BoundaryFinder:
+    """Finds rows that begin a statement/definition (tree) or a paragraph (no tree)."""
+
+    __slots__ = ("lines", "text", "tree")
+
+    def __init__(self, lines: _Lines, tree: Tree | None, text: str) -> None:
+        self.lines = lines
+        self.tree = tree
+        self.text = text
+
+    def is_boundary(self, r: int) -> bool:
+        """True when row ``r`` starts a new statement or definition."""
+        line = self.lines.line(r)
+        if _is_blank(line):
+            return False
+        if self.tree is None:
+            return r > 0 and _is_blank(self.lines.line(r - 1))
+        column = len(_leading_ws(line))
+        start = self.lines.start(r)
+        segment = self.text[start : start + column]
+        point = Point(r, len(segment.encode("utf-8", "surrogatepass")))
+        node = self.tree.root_node.descendant_for_point_range(point, point)
+        if node is None or node.start_point != point:
+            return False
+        while node.parent is not None and node.parent.start_point == point:
+            node = node.parent
+        parent = node.parent
+        if parent is None or node.is_error:
+            return False
+        kind = parent.type
+        if any(part in kind for part in _EXPRESSION_CONTAINERS):
+            return False
+        return parent.parent is None or any(part in kind for part in _STATEMENT_CONTAINERS)
+
+    def first_boundary(self, lo: int, hi: int) -> int | None:
+        """First boundary row in ``lo..hi`` (inclusive), or None."""
+        for r in range(lo, hi + 1):
+            if self.is_boundary(r):
+                return r
+        return None
+
+    def last_end(self, lo: int, hi: int) -> int | None:
+        """Last row in ``lo..hi`` that is followed by a boundary row, or None."""
+        for r in range(hi, lo - 1, -1):
+            if r + 1 < len(self.lines) and self.is_boundary(r + 1):
+                return r
+        return None

@@ -1,0 +1,573 @@
+"""Turn a model's raw output into the completion shown in the editor, or nothing.
+
+Every rule about what is shown lives here, one small function per rule, applied in
+this order by :func:`postprocess`:
+
+1. :func:`strip_special_tokens` – cut at anything that looks like a control token;
+2. :func:`keep_first_line` – a LINE completion keeps its first line only;
+3. :func:`fix_indentation` – no stray leading whitespace, the file's tabs/spaces;
+4. :func:`stop_at_block_end` – stop when the completion dedents below its block,
+   closes more brackets than it opens, or starts a new definition after a body;
+5. :func:`remove_suffix_overlap` – drop what retypes the rest of the line or the
+   following lines;
+6. :func:`balance_closers` – when only closers follow the cursor and the completion
+   ends with them, replace them instead of duplicating (``replace_chars``);
+7. :func:`strip_trailing_whitespace` – and never an empty/whitespace-only result;
+8. :func:`reparse_check` – the longest candidate (whole, then cut at line ends) that
+   adds no ERROR/MISSING node to the window it lands in, or None.
+
+Work happens on ``\\n``-only text; the result uses the document's line ending again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from tree_sitter import Node, Parser, Point
+
+from lsp_server.completion.trigger import line_comment_markers
+from lsp_server.core import Completion, FimContext, Shape
+from lsp_server.repo.parsing import get_parser
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "balance_closers",
+    "fix_indentation",
+    "keep_first_line",
+    "postprocess",
+    "remove_suffix_overlap",
+    "reparse_check",
+    "stop_at_block_end",
+    "strip_special_tokens",
+    "strip_trailing_whitespace",
+]
+
+_SPECIAL_TOKEN = re.compile(
+    r"<\|[A-Za-z_][\w.:\-▁]{0,62}\|>"  # <|fim_middle|>, <|endoftext|>, <|EOT|>
+    r"|<｜[^｜\s]{1,64}｜>"  # DeepSeek's fullwidth bars: <｜fim▁end｜>
+    r"|<(?:fim[_-](?:prefix|suffix|middle|pad)|file_sep|repo_name|reponame|filename|"
+    r"gh_stars|EOT|PRE|SUF|MID)>"  # StarCoder and Code Llama spellings
+)
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+_REPLACEABLE = frozenset(")]}\"'`;")
+"""Characters an editor auto-inserts after the cursor that a completion may replace."""
+_DEFINITION = re.compile(
+    r"^(?:@\w"  # a decorator / annotation opens the next definition
+    r"|(?:export\s+)?(?:default\s+)?(?:async\s+)?"
+    r"(?:def|class|function|func|fn|impl|struct|enum|trait|interface|module|namespace|"
+    r"template|sub|proc|local\s+function)\b"
+    r"|(?:pub(?:\([^)]*\))?\s+)+(?:fn|struct|enum|trait|mod|const|static|type|impl)\b"
+    r"|(?:public|private|protected|internal|static|abstract|final|override|virtual)\s)"
+)
+_BRACKET_SCAN_CHARS = 4000
+"""How far before/after the cursor open brackets are tracked."""
+_REPARSE_PREFIX_LINES = 300
+_REPARSE_SUFFIX_LINES = 150
+"""Lines of the window re-parsed around the completion (keeps the check fast)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    """What the rules need to know about the cursor's surroundings (``\\n`` text)."""
+
+    before: str
+    """Text of the cursor line before the cursor."""
+    after: str
+    """Text of the cursor line after the cursor (no line ending)."""
+    next_lines: tuple[str, ...]
+    """The next few lines of the suffix after the cursor line."""
+    indent: str
+    """Leading whitespace of the cursor line."""
+    language: str | None
+    indent_unit: str
+    """The file's indentation unit: a tab, or some spaces."""
+    open_brackets: tuple[str, ...] = ()
+    """Brackets opened before the cursor that nothing after it closes (innermost last):
+    the completion may close these."""
+
+    @property
+    def at_indent(self) -> bool:
+        """True when only whitespace precedes the cursor on its line."""
+        return not self.before.strip()
+
+
+def _width(ws: str) -> int:
+    return len(ws.expandtabs(4))
+
+
+def _leading(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _detect_indent_unit(prefix: str) -> str:
+    """The file's indentation unit, judged from the prefix's indented lines."""
+    tabs = spaces = 0
+    widths: list[int] = []
+    lines = prefix.split("\n")[-200:]
+    for i, line in enumerate(lines):
+        ws = _leading(line)
+        # The cursor line counts even when blank: its whitespace is the editor's indent.
+        if not ws or (not line.strip() and i != len(lines) - 1):
+            continue
+        if ws.startswith("\t"):
+            tabs += 1
+        else:
+            spaces += 1
+            widths.append(len(ws))
+    if tabs > spaces:
+        return "\t"
+    if widths:
+        unit = min(w for w in widths if w > 0)
+        if unit in (2, 3, 4, 8):
+            return " " * unit
+    return "    "
+
+
+def _cursor(ctx: FimContext) -> _Cursor:
+    prefix = ctx.prefix.replace("\r\n", "\n")
+    suffix = ctx.suffix.replace("\r\n", "\n")
+    before = prefix[prefix.rfind("\n") + 1 :]
+    first_nl = suffix.find("\n")
+    after = suffix if first_nl < 0 else suffix[:first_nl]
+    rest = "" if first_nl < 0 else suffix[first_nl + 1 :]
+    next_lines = tuple(rest.split("\n", 8)[:8]) if rest else ()
+    indent = ctx.indent or _leading(before + after)
+    after = after.rstrip("\r")
+    markers = line_comment_markers(ctx.language)
+    stack: list[str] = []
+    _track_brackets(prefix[-_BRACKET_SCAN_CHARS:], stack, markers, closing_only=False)
+    if stack:
+        # Closers the editor put right after the cursor may be retyped (and replaced),
+        # so only later text counts as closing what the prefix opened.
+        closing = rest if _replaceable_only(after) else suffix
+        _track_brackets(closing[:_BRACKET_SCAN_CHARS], stack, markers, closing_only=True)
+    return _Cursor(
+        before=before,
+        after=after,
+        next_lines=next_lines,
+        indent=indent,
+        language=ctx.language,
+        indent_unit=_detect_indent_unit(prefix),
+        open_brackets=tuple(stack),
+    )
+
+
+def _track_brackets(
+    text: str, stack: list[str], markers: tuple[str, ...], *, closing_only: bool
+) -> None:
+    """Update ``stack`` with the brackets of ``text``, skipping strings and comments.
+
+    Lenient: a closer that does not match the innermost opener is ignored. With
+    ``closing_only`` (scanning the suffix), openers are matched within the text itself
+    and only surplus closers pop ``stack``; scanning stops once ``stack`` is empty.
+    """
+    local: list[str] = []
+    quote: str | None = None
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if quote is not None:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote or (ch == "\n" and quote != "`"):
+                quote = None
+        elif ch in "\"'`":
+            quote = ch
+        elif ch in _OPENERS:
+            (local if closing_only else stack).append(ch)
+        elif ch in _CLOSERS:
+            if closing_only and local:
+                if local[-1] == _CLOSERS[ch]:
+                    local.pop()
+            elif stack and stack[-1] == _CLOSERS[ch]:
+                stack.pop()
+                if closing_only and not stack:
+                    return
+        elif any(text.startswith(m, i) for m in markers):
+            end = text.find("\n", i)
+            if end < 0:
+                return
+            i = end
+            continue
+        i += 1
+
+
+def strip_special_tokens(text: str) -> str:
+    """Cut ``text`` at the first special-token-looking text (``<|…|>``, ``<｜…｜>`` …)."""
+    match = _SPECIAL_TOKEN.search(text)
+    return text[: match.start()] if match else text
+
+
+def keep_first_line(text: str) -> str:
+    """Only the first line of ``text`` (LINE shape)."""
+    return text.split("\n", 1)[0]
+
+
+def fix_indentation(text: str, cur: _Cursor) -> str:
+    """Drop stray leading whitespace and convert indentation to the file's style.
+
+    When the cursor already sits after whitespace, whitespace the model adds on the
+    first line is stray (the classic double indentation); lines after it that were
+    shifted by the same amount are shifted back. Later lines get the file's tabs or
+    spaces.
+    """
+    if not text:
+        return text
+    lines = text.split("\n")
+    if cur.at_indent and cur.before and len(lines) > 1 and not lines[0].strip():
+        # A blank first line on an already indented line would leave a whitespace-only
+        # line behind: start on the cursor line when the next line sits at its level.
+        first_content = next((i for i, line in enumerate(lines) if line.strip()), None)
+        if first_content is not None and _leading(lines[first_content]).startswith(cur.before):
+            lines = lines[first_content:]
+            lines[0] = lines[0][len(cur.before) :]
+    first = lines[0]
+    if cur.before and cur.before[-1] in " \t" and first[:1] in (" ", "\t"):
+        extra = _leading(first)
+        lines[0] = first[len(extra) :]
+        if cur.at_indent and extra and len(lines) > 1:
+            shifted = cur.before + extra
+            rest = [line for line in lines[1:] if line.strip()]
+            if rest and all(line.startswith(shifted) for line in rest):
+                lines[1:] = [
+                    line[len(extra) :] if line.strip() else line.strip(" \t") for line in lines[1:]
+                ]
+    for i in range(1, len(lines)):
+        lines[i] = _restyle_indent(lines[i], cur.indent_unit)
+    return "\n".join(lines)
+
+
+def _restyle_indent(line: str, unit: str) -> str:
+    """Re-indent ``line`` with the file's unit when it uses the other style."""
+    ws = _leading(line)
+    if not ws:
+        return line
+    if unit == "\t" and " " in ws:
+        width = _width(ws)
+        return "\t" * (width // 4) + " " * (width % 4) + line[len(ws) :]
+    if unit != "\t" and "\t" in ws:
+        width = len(ws.expandtabs(len(unit)))
+        return " " * width + line[len(ws) :]
+    return line
+
+
+def _scan_brackets(line: str, depth: list[str], markers: tuple[str, ...]) -> int | None:
+    """Track open brackets over ``line``; the index of an unmatched closer, else None.
+
+    Skips string literals and line comments (by the language's markers) so brackets
+    inside them do not count.
+    """
+    quote: str | None = None
+    i = 0
+    n = len(line)
+    while i < n:
+        ch = line[i]
+        if quote is not None:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "\"'`":
+            quote = ch
+        elif ch in _OPENERS:
+            depth.append(ch)
+        elif ch in _CLOSERS:
+            if not depth or depth[-1] != _CLOSERS[ch]:
+                return i
+            depth.pop()
+        elif any(line.startswith(m, i) for m in markers):
+            return None
+        i += 1
+    return None
+
+
+def _closer_only(line: str) -> bool:
+    body = line.strip()
+    return bool(body) and all(ch in ")]};," for ch in body)
+
+
+def stop_at_block_end(text: str, cur: _Cursor) -> str:
+    """Cut ``text`` where the syntactic unit at the cursor ends.
+
+    The unit ends when a line dedents below the block's indentation, when the text
+    closes a bracket it did not open (unless that closer replaces one right after the
+    cursor), or when a new definition starts at the block's level after a body.
+    """
+    lines = text.split("\n")
+    markers = line_comment_markers(cur.language)
+    opened_on_cursor_line = bool(cur.before.strip())
+    if opened_on_cursor_line:
+        block = _width(cur.indent)
+    else:
+        block = None
+        for i, line in enumerate(lines):
+            if line.strip():
+                block = _width(cur.before + _leading(line) if i == 0 else _leading(line))
+                break
+        if block is None:
+            return text
+    # Brackets the prefix opened and nothing after the cursor closes may be closed here.
+    depth: list[str] = list(cur.open_brackets)
+    had_body = False
+    blank_seen = False
+    first_content = True
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            blank_seen = blank_seen or i > 0
+            kept.append(line)
+            continue
+        if i > 0:
+            width = _width(_leading(line))
+            if width < block:
+                if (
+                    _closer_only(line)
+                    and opened_on_cursor_line
+                    and width >= _width(cur.indent)
+                    and not _next_starts_with(cur, line.strip()[0])
+                ):
+                    # It closes the body the cursor line opened, and nothing after the
+                    # cursor does: keep the closer, then stop.
+                    kept.append(line)
+                break
+            if (
+                not first_content
+                and width <= block
+                and (had_body or blank_seen)
+                and _DEFINITION.match(line.lstrip())
+            ):
+                break
+            if width > block:
+                had_body = True
+        first_content = False
+        cut = _scan_brackets(line, depth, markers)
+        if cut is not None:
+            kept.append(line[:cut].rstrip())
+            break
+        kept.append(line)
+    while len(kept) > 1 and not kept[-1].strip():
+        kept.pop()
+    return "\n".join(kept)
+
+
+def _next_starts_with(cur: _Cursor, ch: str) -> bool:
+    for line in cur.next_lines:
+        if line.strip():
+            return line.strip().startswith(ch)
+    return False
+
+
+def _replaceable_only(after: str) -> bool:
+    body = after.rstrip()
+    return bool(body) and all(ch in _REPLACEABLE for ch in body)
+
+
+def _only_replaceable(cur: _Cursor) -> bool:
+    return _replaceable_only(cur.after)
+
+
+def remove_suffix_overlap(text: str, cur: _Cursor) -> str:
+    """Cut ``text`` where it starts retyping the rest of the line or the next lines."""
+    after = cur.after.strip()
+    lines = text.split("\n")
+    if after and not _only_replaceable(cur):
+        first = lines[0].rstrip()
+        if first.endswith(after):
+            return first[: len(first) - len(after)].rstrip()
+        if len(after) >= 4:
+            pos = first.find(after)
+            if pos >= 0:
+                return first[:pos].rstrip()
+    following = [line.strip() for line in cur.next_lines if line.strip()]
+    if not following:
+        return text
+    start = 0 if cur.at_indent else 1
+    for i in range(start, len(lines)):
+        body = lines[i].strip()
+        if not body:
+            continue
+        if body == following[0] or (
+            i == len(lines) - 1 and len(body) >= 3 and following[0].startswith(body)
+        ):
+            rest = [line.strip() for line in lines[i + 1 :] if line.strip()]
+            if all(a == b for a, b in zip(rest, following[1:], strict=False)) and len(rest) < len(
+                following
+            ):
+                kept = lines[:i]
+                while kept and not kept[-1].strip():
+                    kept.pop()
+                return "\n".join(kept)
+    return text
+
+
+def balance_closers(text: str, cur: _Cursor) -> tuple[str, int]:
+    """Replace closers after the cursor that the completion retypes.
+
+    When the rest of the cursor line is only closers (``)``, ``]``, quotes, ``;`` … as
+    an editor auto-inserts them) and the completion ends with the first ``k`` of them
+    (optionally followed by ``;``/``,``), closing brackets/strings it did not open
+    itself, returns the text with ``replace_chars=k`` so they are not duplicated.
+    """
+    if not _only_replaceable(cur):
+        return text, 0
+    closers = cur.after.rstrip()
+    last = text.rstrip().rsplit("\n", 1)[-1]
+    trimmed = last.rstrip(";, \t")
+    surplus = _surplus_closers(text)
+    for k in range(len(closers), 0, -1):
+        head = closers[:k]
+        if not (last.endswith(head) or trimmed.endswith(head)):
+            continue
+        needed_brackets = sum(1 for ch in head if ch in _CLOSERS)
+        needed_quotes = {ch for ch in head if ch in "\"'`"}
+        if needed_brackets <= surplus and all(text.count(q) % 2 == 1 for q in needed_quotes):
+            return text, k
+    return text, 0
+
+
+def _surplus_closers(text: str) -> int:
+    """How many closing brackets in ``text`` close nothing ``text`` itself opened."""
+    depth: list[str] = []
+    surplus = 0
+    for ch in text:
+        if ch in _OPENERS:
+            depth.append(ch)
+        elif ch in _CLOSERS:
+            if depth and depth[-1] == _CLOSERS[ch]:
+                depth.pop()
+            else:
+                surplus += 1
+    return surplus
+
+
+def strip_trailing_whitespace(text: str) -> str:
+    """Strip trailing whitespace (and trailing blank lines) from ``text``."""
+    return text.rstrip()
+
+
+def _point_after(data: bytes) -> Point:
+    nl = data.rfind(b"\n")
+    return Point(data.count(b"\n"), len(data) - nl - 1)
+
+
+def _reparse_window(prefix: str, suffix: str) -> tuple[str, str]:
+    """Trim the FIM window to the lines around the cursor the check needs."""
+    pre_lines = prefix.split("\n")
+    if len(pre_lines) > _REPARSE_PREFIX_LINES:
+        pre_lines = pre_lines[-_REPARSE_PREFIX_LINES:]
+        # Start at an unindented line so the window does not open mid-block.
+        for i, line in enumerate(pre_lines[:-1]):
+            if line.strip() and not line[:1].isspace():
+                pre_lines = pre_lines[i:]
+                break
+        prefix = "\n".join(pre_lines)
+    suf_lines = suffix.split("\n")
+    if len(suf_lines) > _REPARSE_SUFFIX_LINES:
+        suffix = "\n".join(suf_lines[:_REPARSE_SUFFIX_LINES])
+    return prefix, suffix
+
+
+def _error_nodes(root: Node) -> list[tuple[bool, int, int]]:
+    """(is_missing, start_byte, end_byte) of every ERROR and MISSING node under ``root``."""
+    found: list[tuple[bool, int, int]] = []
+    if not root.has_error:
+        return found
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            found.append((node.is_missing, node.start_byte, node.end_byte))
+        stack.extend(c for c in node.children if c.has_error or c.is_missing)
+    return found
+
+
+def reparse_check(text: str, replace_chars: int, ctx: FimContext) -> tuple[str, int] | None:
+    """The longest candidate that adds no syntax errors, or None when none does.
+
+    Candidates are the whole completion (with, then without replacing closers after
+    the cursor), then the completion cut at each line end. Each is parsed in place
+    (prefix + candidate + suffix), incrementally from the window's own tree, and passes
+    when it has no more ERROR/MISSING nodes than the window without it and no more
+    ERROR nodes over the inserted text than there were at the cursor before. Without
+    a grammar the text passes unchanged.
+    """
+    parser: Parser | None = get_parser(ctx.language) if ctx.language else None
+    if parser is None:
+        return text, replace_chars
+    crlf = "\r\n" in ctx.prefix or "\r\n" in ctx.suffix
+    prefix, suffix = _reparse_window(ctx.prefix, ctx.suffix)
+    pre = prefix.encode("utf-8", "surrogatepass")
+    at = len(pre)
+    base_data = pre + suffix.encode("utf-8", "surrogatepass")
+    base_tree = parser.parse(base_data)
+    base_errors = _error_nodes(base_tree.root_node)
+    base_at_cursor = sum(1 for missing, s, e in base_errors if not missing and s <= at <= e)
+    start = _point_after(pre)
+
+    lines = text.split("\n")
+    candidates: list[tuple[str, int]] = [(text, replace_chars)]
+    if replace_chars:
+        candidates.append((text, 0))
+    for k in range(len(lines) - 1, 0, -1):
+        cand = "\n".join(lines[:k]).rstrip()
+        if cand.strip() and cand != candidates[-1][0]:
+            candidates.append((cand, 0))
+
+    for cand, replace in candidates:
+        inserted = (cand.replace("\n", "\r\n") if crlf else cand).encode("utf-8", "surrogatepass")
+        removed = suffix[:replace].encode("utf-8", "surrogatepass")
+        data = pre + inserted + base_data[at + len(removed) :]
+        tree = base_tree.copy()
+        tree.edit(
+            start_byte=at,
+            old_end_byte=at + len(removed),
+            new_end_byte=at + len(inserted),
+            start_point=start,
+            old_end_point=Point(start.row, start.column + len(removed)),
+            new_end_point=_point_after(pre + inserted)
+            if b"\n" in inserted
+            else Point(start.row, start.column + len(inserted)),
+        )
+        errors = _error_nodes(parser.parse(data, tree).root_node)
+        if len(errors) > len(base_errors):
+            continue
+        end = at + len(inserted)
+        over_insert = sum(1 for missing, s, e in errors if not missing and s < end and e > at)
+        if over_insert <= base_at_cursor:
+            return cand, replace
+    logger.debug("every candidate adds syntax errors (%d in the window)", len(base_errors))
+    return None
+
+
+def postprocess(raw: str, ctx: FimContext) -> Completion | None:
+    """Apply every rule to the model's ``raw`` output; None when nothing is worth showing."""
+    crlf = "\r\n" in ctx.prefix or "\r\n" in ctx.suffix
+    text = strip_special_tokens(raw).replace("\r\n", "\n").replace("\r", "")
+    cur = _cursor(ctx)
+    if ctx.shape is not Shape.BLOCK:
+        text = keep_first_line(text)
+    text = fix_indentation(text, cur)
+    text = stop_at_block_end(text, cur)
+    text = remove_suffix_overlap(text, cur)
+    text = strip_trailing_whitespace(text)
+    if not text.strip():
+        return None
+    text, replace = balance_closers(text, cur)
+    checked = reparse_check(text, replace, ctx)
+    if checked is None:
+        return None
+    text, replace = checked
+    text = strip_trailing_whitespace(text)
+    if not text.strip() or (replace and text == cur.after[:replace]):
+        # Nothing, or only what is already after the cursor: no point showing it.
+        return None
+    if crlf:
+        text = text.replace("\n", "\r\n")
+    return Completion(text=text, replace_chars=replace)

@@ -1,0 +1,287 @@
+"""Decide whether to complete at the cursor, and how much (the completion's shape).
+
+``decide_shape`` looks at the cursor line and, when a syntax tree is at hand, at the
+nodes around the cursor:
+
+* ``Shape.NONE`` – the cursor sits inside an identifier with code right after it, or
+  (unless the user invoked completion explicitly) inside a comment or a string;
+* ``Shape.LINE`` – text follows the cursor on its line, or the cursor is inside an
+  argument list, a condition or an expression, or ends a line that is not a body opener;
+* ``Shape.BLOCK`` – the cursor line is empty/whitespace-only, or the text before the
+  cursor opens a body (``def …:``, ``{``, ``then``, ``do`` …).
+
+Without a grammar the same decisions are made from the line text alone (indentation,
+brackets, quotes and common comment markers), so unknown languages never fail.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tree_sitter import Node, Tree
+
+from lsp_server.core import Shape
+from lsp_server.repo.parsing import byte_offset, node_at
+
+__all__ = ["LINE_TOKEN_CAP", "decide_shape", "line_comment_markers", "max_tokens_for"]
+
+LINE_TOKEN_CAP = 64
+"""Most tokens a single-line completion may take (a long line is rarely longer)."""
+
+_LINE_COMMENT_MARKERS: dict[str, tuple[str, ...]] = {
+    "python": ("#",),
+    "bash": ("#",),
+    "ruby": ("#",),
+    "perl": ("#",),
+    "r": ("#",),
+    "yaml": ("#",),
+    "toml": ("#",),
+    "make": ("#",),
+    "cmake": ("#",),
+    "dockerfile": ("#",),
+    "starlark": ("#",),
+    "elixir": ("#",),
+    "julia": ("#",),
+    "nim": ("#",),
+    "powershell": ("#",),
+    "fish": ("#",),
+    "php": ("//", "#"),
+    "lua": ("--",),
+    "luau": ("--",),
+    "sql": ("--",),
+    "haskell": ("--",),
+    "elm": ("--",),
+    "ada": ("--",),
+    "vhdl": ("--",),
+    "commonlisp": (";",),
+    "elisp": (";",),
+    "clojure": (";",),
+    "scheme": (";",),
+    "racket": (";",),
+    "erlang": ("%",),
+    "latex": ("%",),
+    "matlab": ("%",),
+}
+_DEFAULT_COMMENT_MARKERS = ("//",)
+"""C-family line comment, the most common one for languages not listed above."""
+
+_WORD = re.compile(r"\w")
+_BODY_KEYWORD_END = re.compile(r"(?:^|[\s;)])(?:then|do|else|begin|repeat)\s*$")
+_BASH_CASE_END = re.compile(r"^\s*case\b.*\bin\s*$")
+_DO_BLOCK_END = re.compile(r"\bdo\s*(?:\|[^|]*\|)?\s*$")
+_END_LANGUAGES = frozenset({"ruby", "lua", "luau", "elixir", "julia", "crystal"})
+_END_BLOCK_START = re.compile(
+    r"^\s*(?:local\s+|export\s+|private\s+|public\s+|protected\s+)?"
+    r"(?:def|class|module|function|if|unless|while|until|for|case|begin|struct|macro|defp?|"
+    r"defmodule)\b"
+)
+_LUA_FUNCTION_EXPR = re.compile(r"\bfunction\b[^()]*\([^()]*\)\s*$")
+
+# Node types (by substring) in whose text a completion is unwanted.
+_STRINGY = ("string", "char_literal", "character_literal", "heredoc", "regex", "rune_literal")
+# Nodes that hold code inside a string: the cursor there is in code again.
+_INTERPOLATION = ("interpolation", "template_substitution", "substitution", "embedded")
+# Containers whose contents are statements: a blank line there wants a block.
+_BLOCKISH = (
+    "block",
+    "body",
+    "compound_statement",
+    "declaration_list",
+    "statement_list",
+    "class_body",
+    "chunk",
+    "program",
+    "module",
+    "source_file",
+    "translation_unit",
+    "compilation_unit",
+    "do_group",
+    "then",
+    "else",
+)
+# Containers whose contents are expressions: a blank line there wants one line.
+_LISTISH = (
+    "argument",
+    "parameter",
+    "condition",
+    "parenthesized",
+    "subscript",
+    "array",
+    "tuple",
+    "dictionary",
+    "object",
+    "binary_expression",
+    "expression_list",
+    "initializer_list",
+    "literal_value",
+    "arguments",
+    "type_arguments",
+)
+
+
+def line_comment_markers(language: str | None) -> tuple[str, ...]:
+    """Line-comment markers of ``language``; for an unknown language, the common ones."""
+    if language is None:
+        return ("#", "//", "--")
+    return _LINE_COMMENT_MARKERS.get(language, _DEFAULT_COMMENT_MARKERS)
+
+
+def max_tokens_for(shape: Shape, configured: int) -> int:
+    """The generation limit for ``shape``: 0 for NONE, capped for LINE, as set for BLOCK."""
+    if shape is Shape.NONE:
+        return 0
+    if shape is Shape.LINE:
+        return max(1, min(configured, LINE_TOKEN_CAP))
+    return max(1, configured)
+
+
+def decide_shape(
+    text: str,
+    offset: int,
+    language: str | None,
+    *,
+    invoked: bool,
+    tree: Tree | None = None,
+) -> Shape:
+    """Decide the completion shape at ``offset`` (a ``str`` index into ``text``).
+
+    ``tree`` is the document's syntax tree for ``text`` when a grammar is known; it
+    sharpens the comment/string and argument-list checks but is never required.
+    """
+    offset = max(0, min(offset, len(text)))
+    line_start = text.rfind("\n", 0, offset) + 1
+    line_end = text.find("\n", offset)
+    if line_end < 0:
+        line_end = len(text)
+    before = text[line_start:offset]
+    after = text[offset:line_end].rstrip("\r")
+
+    prev_char = before[-1:] if before else ""
+    next_char = after[:1]
+    if prev_char and next_char and _WORD.match(prev_char) and _WORD.match(next_char):
+        # Completing inside an identifier would split it.
+        return Shape.NONE
+
+    node = None
+    if tree is not None:
+        node = node_at(tree, byte_offset(text, offset))
+
+    if not invoked:
+        if next_char and _WORD.match(next_char):
+            # Code starts right at the cursor: an insertion would run into it.
+            return Shape.NONE
+        if _in_comment_or_string(text, offset, before, language, tree, node):
+            return Shape.NONE
+
+    if after.strip():
+        return Shape.LINE
+
+    stripped = before.rstrip()
+    if not stripped:
+        if node is not None and _innermost_container(node, offset, text, tree) == "list":
+            return Shape.LINE
+        return Shape.BLOCK
+    if _opens_body(stripped, language):
+        return Shape.BLOCK
+    return Shape.LINE
+
+
+def _opens_body(stripped: str, language: str | None) -> bool:
+    """True when the line text before the cursor opens a body (block) to fill in."""
+    last = stripped[-1]
+    if last == "{":
+        return True
+    if last == ":" and not stripped.endswith("::"):
+        return True
+    if _BODY_KEYWORD_END.search(stripped) or _DO_BLOCK_END.search(stripped):
+        return True
+    if language in ("bash", "fish", None) and _BASH_CASE_END.match(stripped):
+        return True
+    if language in _END_LANGUAGES or language is None:
+        if _END_BLOCK_START.match(stripped) and not re.search(r"\bend\b", stripped):
+            return True
+        if language in ("lua", "luau") and _LUA_FUNCTION_EXPR.search(stripped):
+            return True
+    return False
+
+
+def _innermost_container(node: Node, offset: int, text: str, tree: Tree | None) -> str:
+    """Classify the innermost node around the cursor as ``"block"``, ``"list"`` or ``""``."""
+    byte = byte_offset(text, offset)
+    current: Node | None = node
+    while current is not None:
+        # Only containers that strictly enclose the cursor count; a node that ends at the
+        # cursor is a finished sibling before it.
+        if current.start_byte < byte < current.end_byte or current.parent is None:
+            kind = current.type
+            if any(part in kind for part in _BLOCKISH):
+                return "block"
+            if any(part in kind for part in _LISTISH):
+                return "list"
+        current = current.parent
+    return ""
+
+
+def _in_comment_or_string(
+    text: str,
+    offset: int,
+    before: str,
+    language: str | None,
+    tree: Tree | None,
+    node: Node | None,
+) -> bool:
+    """True when the cursor is inside a comment or a string literal."""
+    if node is not None and tree is not None:
+        byte = byte_offset(text, offset)
+        current: Node | None = node
+        while current is not None:
+            kind = current.type
+            if any(part in kind for part in _INTERPOLATION):
+                if current.start_byte < byte < current.end_byte:
+                    return False
+            elif "comment" in kind:
+                if current.start_byte < byte < current.end_byte:
+                    return True
+                if byte == current.end_byte and current.start_byte < byte:
+                    # A line comment runs to the end of its line, so its end is inside.
+                    body = current.text or b""
+                    if not body.rstrip().endswith((b"*/", b"-->", b"]]", b"-}", b"|#", b"=end")):
+                        return True
+            elif any(part in kind for part in _STRINGY) and current.start_byte < byte < (
+                current.end_byte
+            ):
+                return True
+            current = current.parent
+    return _line_in_comment_or_string(before, language)
+
+
+def _line_in_comment_or_string(before: str, language: str | None) -> bool:
+    """Line-only check: an open quote or a line-comment marker before the cursor."""
+    markers = line_comment_markers(language)
+    quote: str | None = None
+    i = 0
+    n = len(before)
+    while i < n:
+        ch = before[i]
+        if quote is not None:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "\"'`":
+            # A lone apostrophe in Rust lifetimes / Lisp quotes is not a string; only treat
+            # it as a quote when the language uses it for strings or characters.
+            if ch == "'" and language in ("rust", "commonlisp", "elisp", "clojure", "scheme"):
+                i += 1
+                continue
+            quote = ch
+        else:
+            for marker in markers:
+                if before.startswith(marker, i):
+                    if marker == "#" and language is None and i > 0 and before[i - 1] not in " \t":
+                        # Unknown language: `a#b` is more likely an operator than a comment.
+                        break
+                    return True
+        i += 1
+    return quote is not None

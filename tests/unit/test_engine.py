@@ -1,0 +1,150 @@
+"""The engine: one generation at a time, supersession, cancellation, load failures."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import threading
+import time
+
+from lsp_server.backends.base import (
+    CancelToken,
+    Generation,
+    GenerationRequest,
+    ModelInfo,
+    StopReason,
+)
+from lsp_server.completion.fim import get_template
+from lsp_server.core import CompletionRequest, DocumentSnapshot
+from lsp_server.engine import Engine, ModelState
+from lsp_server.errors import ModelLoadError
+from lsp_server.settings import Settings
+
+TEXT = "def add(a, b):\n    \n"
+REQUEST = CompletionRequest(DocumentSnapshot("file:///a.py", TEXT, "python", 1), 19)
+
+
+class SlowBackend:
+    """Emits one token every ``delay`` seconds until told to stop; records what it did."""
+
+    def __init__(self, tokens: list[str], delay: float = 0.01) -> None:
+        self.tokens = tokens
+        self.delay = delay
+        self.info = ModelInfo("slow", 2048, get_template("deepseek"))
+        self.generated: list[int] = []
+        self.running = 0
+        self.max_running = 0
+        self.lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(text) // 3 + 1
+
+    def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
+        with self.lock:
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        try:
+            text, n = "", 0
+            for n, tok in enumerate(self.tokens[: request.max_tokens]):
+                if cancel.cancelled:
+                    self.generated.append(n)
+                    return Generation(text, StopReason.CANCELLED, generated_tokens=n)
+                time.sleep(self.delay)
+                text += tok
+            self.generated.append(n + 1)
+            return Generation(text, StopReason.EOS, generated_tokens=n + 1)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def engine_with(backend: SlowBackend, **settings) -> Engine:
+    engine = Engine(loader=lambda s: backend)
+    engine.configure(dataclasses.replace(Settings(), time_budget_ms=None, **settings))
+    return engine
+
+
+async def test_completes_with_the_backend():
+    engine = engine_with(SlowBackend(["return", " a", " +", " b"]))
+    result = await engine.complete(REQUEST)
+    assert result.completion is not None and result.completion.text == "return a + b"
+    assert engine.state is ModelState.READY
+
+
+async def test_newer_request_cancels_older_within_a_token():
+    backend = SlowBackend(["x"] * 10_000, delay=0.005)
+    engine = engine_with(backend, max_tokens=10_000)
+    first = asyncio.ensure_future(engine.complete(REQUEST))
+    await asyncio.sleep(0.2)
+    second = asyncio.ensure_future(engine.complete(REQUEST))
+    await asyncio.sleep(0.05)
+    assert engine.waiting <= 1
+    t0 = time.perf_counter()
+    r1 = await first
+    assert time.perf_counter() - t0 < 0.5  # it stopped at its next token, not after 10k
+    assert r1.completion is None and r1.reason == "cancelled"
+    stop_third = CancelToken()
+    third = asyncio.ensure_future(engine.complete(REQUEST, cancel=stop_third))
+    r2 = await second  # superseded by the third
+    assert r2.completion is None and r2.reason == "cancelled"
+    stop_third.cancel()
+    assert (await third).completion is None
+    assert backend.max_running == 1  # never two generations at once
+
+
+async def test_task_cancellation_stops_the_generation():
+    backend = SlowBackend(["x"] * 10_000, delay=0.005)
+    engine = engine_with(backend, max_tokens=10_000)
+    task = asyncio.ensure_future(engine.complete(REQUEST))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for _ in range(100):
+        if backend.generated:
+            break
+        await asyncio.sleep(0.01)
+    assert backend.generated and backend.generated[0] < 200
+
+
+async def test_cancelled_before_start_never_runs():
+    backend = SlowBackend(["x"] * 100, delay=0.01)
+    engine = engine_with(backend)
+    token = CancelToken()
+    token.cancel()
+    result = await engine.complete(REQUEST, cancel=token)
+    assert result.completion is None and backend.generated == []
+
+
+async def test_load_failure_answers_empty_until_settings_change():
+    calls = []
+
+    def loader(settings: Settings):
+        calls.append(settings.model)
+        if settings.model == "bad.gguf":
+            raise ModelLoadError("bad.gguf is not a GGUF file")
+        return SlowBackend(["return", " a"])
+
+    engine = Engine(loader=loader)
+    engine.configure(dataclasses.replace(Settings(), model="bad.gguf"))
+    assert await engine.load() is ModelState.FAILED
+    assert "not a GGUF" in str(engine.error)
+    t0 = time.perf_counter()
+    result = await engine.complete(REQUEST)
+    assert result.completion is None and "unavailable" in result.reason
+    assert time.perf_counter() - t0 < 0.05
+    assert calls == ["bad.gguf"]  # no retry on every request
+    assert engine.configure(dataclasses.replace(Settings(), model="good.gguf"))
+    result = await engine.complete(REQUEST)
+    assert result.completion is not None and calls == ["bad.gguf", "good.gguf"]
+
+
+async def test_same_settings_do_not_reload():
+    calls = []
+    engine = Engine(loader=lambda s: calls.append(1) or SlowBackend(["return"]))
+    engine.configure(Settings())
+    await engine.complete(REQUEST)
+    assert not engine.configure(dataclasses.replace(Settings(), max_tokens=64))
+    await engine.complete(REQUEST)
+    assert calls == [1]

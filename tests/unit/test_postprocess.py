@@ -1,0 +1,496 @@
+"""Tests for lsp_server.completion.postprocess: one block of tests per rule, then
+per-language end-to-end cases through :func:`postprocess`."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+
+from lsp_server.completion import postprocess as pp
+from lsp_server.completion.postprocess import (
+    balance_closers,
+    fix_indentation,
+    keep_first_line,
+    postprocess,
+    remove_suffix_overlap,
+    reparse_check,
+    stop_at_block_end,
+    strip_special_tokens,
+    strip_trailing_whitespace,
+)
+from lsp_server.core import Completion, FimContext, Shape
+
+CARET = "█"
+
+
+def ctx(source: str, language: str | None, shape: Shape = Shape.BLOCK) -> FimContext:
+    """A FimContext from a source with a caret mark at the cursor."""
+    prefix, suffix = source.split(CARET)
+    line = prefix[prefix.rfind("\n") + 1 :]
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    return FimContext(prefix=prefix, suffix=suffix, shape=shape, language=language, indent=indent)
+
+
+def cur(source: str, language: str | None = None) -> pp._Cursor:
+    return pp._cursor(ctx(source, language))
+
+
+def text_of(result: Completion | None) -> str | None:
+    return None if result is None else result.text
+
+
+# -- rule 1: special tokens -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("return x<|endoftext|>garbage", "return x"),
+        ("a = 1<|fim_middle|>", "a = 1"),
+        ("a = 1<|file_sep|>other.py", "a = 1"),
+        ("b = 2<｜fim▁end｜>tail", "b = 2"),
+        ("c = 3<｜end▁of▁sentence｜>", "c = 3"),
+        ("d = 4<|EOT|>", "d = 4"),
+        ("e = 5<fim_middle>", "e = 5"),
+        ("f = 6 <EOT>", "f = 6 "),
+        ("x |> f <| y", "x |> f <| y"),  # F#/Elixir operators are not tokens
+        ("if a <|b| then", "if a <|b| then"),
+    ],
+)
+def test_strip_special_tokens(raw: str, expected: str) -> None:
+    assert strip_special_tokens(raw) == expected
+
+
+def test_special_token_only_output_is_none() -> None:
+    assert postprocess("<|endoftext|>return 1", ctx("def f():\n    █", "python")) is None
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\n\n", "\t\n  "])
+def test_empty_or_whitespace_is_none(raw: str) -> None:
+    assert postprocess(raw, ctx("def f():\n    █", "python")) is None
+    assert postprocess(raw, ctx("x = █", None, Shape.LINE)) is None
+
+
+# -- rule 2: LINE keeps the first line ---------------------------------------------------
+
+
+def test_keep_first_line() -> None:
+    assert keep_first_line("a = 1\nb = 2") == "a = 1"
+    assert keep_first_line("\nb = 2") == ""
+    result = postprocess("compute(1)\nmore = 2\n", ctx("value = █\n", "python", Shape.LINE))
+    assert text_of(result) == "compute(1)"
+
+
+def test_line_shape_starting_with_newline_is_none() -> None:
+    assert postprocess("\nfoo()", ctx("value = █\n", "python", Shape.LINE)) is None
+
+
+# -- rule 3: indentation --------------------------------------------------------------
+
+
+def test_stray_leading_space_after_indentation_is_removed() -> None:
+    c = cur("def f():\n    █\n")
+    assert fix_indentation(" return 1", c) == "return 1"
+    assert fix_indentation("    return 1", c) == "return 1"
+    assert text_of(postprocess("    return 1", ctx("def f():\n    █\n", "python"))) == "return 1"
+
+
+def test_double_indentation_shifts_following_lines_back() -> None:
+    c = cur("def f():\n    █\n")
+    raw = "    x = 1\n        if x:\n            y = 2"
+    assert fix_indentation(raw, c) == "x = 1\n    if x:\n        y = 2"
+    # Lines that were not shifted are left alone.
+    assert fix_indentation("    x = 1\n    return x", c) == "x = 1\n    return x"
+
+
+def test_space_after_a_space_is_stray_but_not_after_code() -> None:
+    assert fix_indentation(" 1", cur("x = █")) == "1"
+    assert fix_indentation(" 1", cur("x =█")) == " 1"
+
+
+def test_indentation_style_follows_the_file() -> None:
+    tabs = cur("def f():\n\tif x:\n\t\t█\n")
+    assert fix_indentation("a()\n        b()", tabs) == "a()\n\t\tb()"
+    spaces = cur("def f():\n  if x:\n    █\n")
+    assert fix_indentation("a()\n\t\tb()", spaces) == "a()\n    b()"
+
+
+def test_leading_blank_line_on_an_indented_line_is_dropped() -> None:
+    c = cur("def f():\n    █\n")
+    assert fix_indentation("\n    return 1", c) == "return 1"
+    assert fix_indentation("\n\n    x = 1\n    return x", c) == "x = 1\n    return x"
+    # A first line meant for an outer level keeps its own line.
+    assert fix_indentation("\nother()", c) == "\nother()"
+
+
+def test_cursor_at_column_zero_keeps_model_indentation() -> None:
+    result = postprocess("    return 1", ctx("def f():\n█", "python"))
+    assert text_of(result) == "    return 1"
+
+
+# -- rule 4: end of the syntactic unit -------------------------------------------------
+
+
+def test_stops_when_dedenting_below_the_block() -> None:
+    c = cur("def f():\n    █\n")
+    raw = "x = 1\n    return x\n\ndef g():\n    pass"
+    assert stop_at_block_end(raw, c) == "x = 1\n    return x"
+
+
+def test_keeps_lines_at_the_same_level_and_deeper() -> None:
+    c = cur("def f(a):\n    █\n")
+    raw = "if a:\n        return 1\n    else:\n        return 2"
+    assert stop_at_block_end(raw, c) == raw
+
+
+def test_stops_at_a_closer_it_did_not_open() -> None:
+    c = cur("items = [█\n")
+    assert stop_at_block_end("1, 2, 3]\nother = 1", c) == "1, 2, 3]\nother = 1"
+    c2 = cur("    total = █\n")
+    assert stop_at_block_end("compute(a, b))", c2) == "compute(a, b)"
+    assert stop_at_block_end("a + (b * c)", c2) == "a + (b * c)"
+    # Brackets inside strings and comments do not count.
+    assert stop_at_block_end("')' + x", c2) == "')' + x"
+    assert stop_at_block_end("x  # )", c2) == "x  # )"
+
+
+def test_closers_after_the_cursor_may_be_retyped() -> None:
+    c = cur("print(█)\n")
+    assert stop_at_block_end("'hi')", c) == "'hi')"
+    assert stop_at_block_end("'hi'))", c) == "'hi')"
+
+
+def test_stops_before_a_new_top_level_definition() -> None:
+    c = cur("█\n")
+    raw = "def a():\n    return 1\n\n\ndef b():\n    return 2\n"
+    assert stop_at_block_end(raw, c) == "def a():\n    return 1"
+    # Consecutive plain statements are not definitions: kept.
+    assert stop_at_block_end("import os\nimport sys", c) == "import os\nimport sys"
+
+
+def test_stops_before_the_next_method() -> None:
+    c = cur("class A:\n    █\n")
+    raw = "def a(self):\n        return 1\n\n    def b(self):\n        return 2"
+    assert stop_at_block_end(raw, c) == "def a(self):\n        return 1"
+
+
+def test_body_opened_on_the_cursor_line_keeps_its_closer_when_missing() -> None:
+    c = cur("function f() {█")
+    assert stop_at_block_end("\n  return 1;\n}\n\nfunction g() {}", c) == "\n  return 1;\n}"
+    # When the closer already follows, it is not repeated.
+    c2 = cur("function f() {█\n}\n")
+    assert stop_at_block_end("\n  return 1;\n}", c2) == "\n  return 1;"
+
+
+# -- rule 5: overlap with the suffix ----------------------------------------------------
+
+
+def test_overlap_with_the_rest_of_the_line_is_cut() -> None:
+    c = cur("result = max(█, limit)\n")
+    assert remove_suffix_overlap("value, limit)", c) == "value"
+    c2 = cur("x = █ + offset\n")
+    assert remove_suffix_overlap("base + offset + 2", c2) == "base"
+
+
+def test_overlap_with_the_following_lines_is_cut() -> None:
+    c = cur("def f(a):\n    █\n    return total\n")
+    assert remove_suffix_overlap("total = a * 2\n    return total", c) == "total = a * 2"
+    c2 = cur("if (x) {\n  █\n}\nrun();\n")
+    assert remove_suffix_overlap("go();\n}\nrun();", c2) == "go();"
+
+
+def test_partial_retype_of_the_next_line_is_cut() -> None:
+    c = cur("def f(a):\n    █\n    return total\n")
+    assert remove_suffix_overlap("total = a * 2\n    return to", c) == "total = a * 2"
+
+
+def test_completion_that_only_repeats_the_next_line_is_none() -> None:
+    source = "def f(a):\n    █\n    return a\n"
+    assert postprocess("return a", ctx(source, "python")) is None
+
+
+def test_different_lines_are_not_overlap() -> None:
+    c = cur("def f(a):\n    █\n    return total\n")
+    raw = "total = a\n    total += 1"
+    assert remove_suffix_overlap(raw, c) == raw
+
+
+# -- rule 6: balance closers ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "raw", "expected"),
+    [
+        ("print(█)\n", "'hi')", ("'hi')", 1)),
+        ("print(█)\n", "'hi'", ("'hi'", 0)),
+        ("foo(bar(█))\n", "1))", ("1))", 2)),
+        ('print("█")\n', 'hello")', ('hello")', 2)),
+        ("run(█);\n", "a, b);", ("a, b);", 2)),
+        ("x = [█]\n", "1, 2]", ("1, 2]", 1)),
+        ("x = f(█) + 1\n", "a)", ("a)", 0)),  # not only closers after the cursor
+    ],
+)
+def test_balance_closers(source: str, raw: str, expected: tuple[str, int]) -> None:
+    assert balance_closers(raw, cur(source)) == expected
+
+
+def test_completion_that_only_retypes_the_closers_is_none() -> None:
+    assert postprocess(")", ctx("data = f.read(█)\n", "python", Shape.LINE)) is None
+    assert postprocess('")', ctx('print("█")\n', "python", Shape.LINE)) is None
+
+
+def test_replace_chars_reaches_the_editor() -> None:
+    result = postprocess("'hello')", ctx("print(█)\n", "python", Shape.LINE))
+    assert result == Completion("'hello')", replace_chars=1)
+    plain = postprocess("'hello'", ctx("print(█)\n", "python", Shape.LINE))
+    assert plain == Completion("'hello'", replace_chars=0)
+
+
+# -- rule 7: trailing whitespace ------------------------------------------------------
+
+
+def test_strip_trailing_whitespace() -> None:
+    assert strip_trailing_whitespace("a = 1   \n\n  ") == "a = 1"
+    assert strip_trailing_whitespace("\n    x = 1\t") == "\n    x = 1"
+    assert text_of(postprocess("x = 1    \n", ctx("def f():\n    █\n", "python"))) == "x = 1"
+
+
+# -- rule 8: re-parse check ------------------------------------------------------------
+
+
+def test_reparse_keeps_a_clean_completion_whole() -> None:
+    c = ctx("def f(a):\n    █\n", "python")
+    assert reparse_check("b = a\n    return b", 0, c) == ("b = a\n    return b", 0)
+
+
+def test_reparse_cuts_at_the_last_line_that_keeps_the_file_clean() -> None:
+    c = ctx("def f(a):\n    █\n", "python")
+    assert reparse_check("b = a\n    return (b +", 0, c) == ("b = a", 0)
+
+
+def test_reparse_rejects_when_every_candidate_adds_errors() -> None:
+    c = ctx("def f(a):\n    █\n", "python")
+    assert reparse_check("return (a +", 0, c) is None
+    assert postprocess("b = = 2", c) is None
+
+
+def test_reparse_compares_with_a_document_that_already_has_errors() -> None:
+    source = "def broken(:\n    pass\n\ndef f(a):\n    █\n"
+    c = ctx(source, "python")
+    assert reparse_check("return a", 0, c) == ("return a", 0)
+
+
+def test_reparse_accepts_a_completion_that_fixes_the_line() -> None:
+    c = ctx("total = █\n", "python", Shape.LINE)
+    assert reparse_check("1 + 2", 0, c) == ("1 + 2", 0)
+
+
+def test_reparse_without_a_grammar_passes_through() -> None:
+    c = ctx("foo █\n", None, Shape.LINE)
+    assert reparse_check("(((", 0, c) == ("(((", 0)
+    c2 = ctx("foo █\n", "no-such-grammar", Shape.LINE)
+    assert reparse_check("(((", 0, c2) == ("(((", 0)
+
+
+def test_reparse_honours_replace_chars() -> None:
+    c = ctx("print(█)\n", "python", Shape.LINE)
+    assert reparse_check("'a')", 1, c) == ("'a')", 1)
+    # Without replacing, the duplicated closer would be an error.
+    assert reparse_check("'a')", 0, c) is None
+
+
+# -- whole pipeline per language -------------------------------------------------------
+
+LANGUAGE_CASES = [
+    (
+        "python",
+        "class A:\n    def f(self, a):\n        █\n\n    def g(self):\n        pass\n",
+        "total = a * 2\n        return total\n\n    def h(self):\n        pass",
+        "total = a * 2\n        return total",
+    ),
+    (
+        "javascript",
+        "function f(a) {\n  █\n}\n",
+        "const b = a * 2;\n  return b;\n}\n\nfunction g() {}",
+        "const b = a * 2;\n  return b;",
+    ),
+    (
+        "typescript",
+        "function f(a: number): number {\n  █\n}\n",
+        "return a * 2;\n}\n",
+        "return a * 2;",
+    ),
+    (
+        "java",
+        "class A {\n  int f(int a) {\n    █\n  }\n}\n",
+        "int b = a * 2;\n    return b;\n  }\n\n  int g() { return 1; }",
+        "int b = a * 2;\n    return b;",
+    ),
+    (
+        "go",
+        "func f(a int) int {\n\t█\n}\n",
+        "b := a * 2\n\treturn b\n}\n",
+        "b := a * 2\n\treturn b",
+    ),
+    (
+        "rust",
+        "fn f(a: i32) -> i32 {\n    █\n}\n",
+        "let b = a * 2;\n    b\n}\n\nfn g() {}",
+        "let b = a * 2;\n    b",
+    ),
+    (
+        "c",
+        "int f(int a) {\n    █\n}\n",
+        "int b = a * 2;\n    return b;\n}",
+        "int b = a * 2;\n    return b;",
+    ),
+    (
+        "cpp",
+        "int f(int a) {\n    █\n}\n",
+        "auto b = a * 2;\n    return b;\n}\n",
+        "auto b = a * 2;\n    return b;",
+    ),
+    (
+        "csharp",
+        "class A {\n    int F(int a) {\n        █\n    }\n}\n",
+        "var b = a * 2;\n        return b;\n    }",
+        "var b = a * 2;\n        return b;",
+    ),
+    ("ruby", "def f(a)\n  █\nend\n", "b = a * 2\n  b\nend\n\ndef g\nend", "b = a * 2\n  b"),
+    (
+        "php",
+        "<?php\nfunction f($a) {\n    █\n}\n",
+        "$b = $a * 2;\n    return $b;\n}",
+        "$b = $a * 2;\n    return $b;",
+    ),
+    (
+        "lua",
+        "function f(a)\n  █\nend\n",
+        "local b = a * 2\n  return b\nend",
+        "local b = a * 2\n  return b",
+    ),
+    ("bash", "f() {\n  █\n}\n", 'b=$(( $1 * 2 ))\n  echo "$b"\n}', 'b=$(( $1 * 2 ))\n  echo "$b"'),
+    (None, "section {\n  █\n}\n", "alpha = 1\n  beta = 2\n}\nother", "alpha = 1\n  beta = 2"),
+    (
+        "kotlin",
+        "fun f(a: Int): Int {\n    █\n}\n",
+        "val b = a * 2\n    return b\n}",
+        "val b = a * 2\n    return b",
+    ),
+]
+
+
+@pytest.mark.parametrize(("language", "source", "raw", "expected"), LANGUAGE_CASES)
+def test_block_completion_per_language(
+    language: str | None, source: str, raw: str, expected: str
+) -> None:
+    assert text_of(postprocess(raw, ctx(source, language))) == expected
+
+
+LINE_LANGUAGE_CASES = [
+    ("python", "value = compute(█)\n", "a, b)", Completion("a, b)", 1)),
+    ("javascript", "const v = compute(█);\n", "a, b);", Completion("a, b);", 2)),
+    ("typescript", "let v: number = █\n", "compute(1);\nmore", Completion("compute(1);")),
+    ("java", "int v = compute(█);\n", "a, b", Completion("a, b")),
+    ("go", "v := compute(█)\n", "a, b)", Completion("a, b)", 1)),
+    ("rust", "let v = compute(█);\n", "a, b)", Completion("a, b)", 2) if False else None),
+    ("c", 'printf("%d\\n", █);\n', "value", Completion("value")),
+    ("cpp", "auto v = std::max(█);\n", "a, b", Completion("a, b")),
+    ("csharp", "var v = Compute(█);\n", "a, b", Completion("a, b")),
+    ("ruby", "v = compute(█)\n", "a, b)", Completion("a, b)", 1)),
+    ("php", "<?php\n$v = compute(█);\n", "$a, $b", Completion("$a, $b")),
+    ("lua", "local v = compute(█)\n", "a, b)", Completion("a, b)", 1)),
+    ("bash", "v=$(compute █)\n", "--flag", Completion("--flag")),
+]
+
+
+@pytest.mark.parametrize(("language", "source", "raw", "expected"), LINE_LANGUAGE_CASES)
+def test_line_completion_per_language(
+    language: str, source: str, raw: str, expected: Completion | None
+) -> None:
+    if expected is None:
+        # Rust: `a, b)` before `);` replaces only `)` — the `;` after stays; both forms ok.
+        result = postprocess(raw, ctx(source, language, Shape.LINE))
+        assert result is not None
+        assert result.text == "a, b)"
+        assert result.replace_chars in (1, 2)
+        return
+    assert postprocess(raw, ctx(source, language, Shape.LINE)) == expected
+
+
+def test_line_completion_with_a_syntax_error_is_rejected_per_language() -> None:
+    for language, source in [
+        ("python", "value = █\n"),
+        ("javascript", "const v = █;\n"),
+        ("java", "class A { int v = █; }\n"),
+        ("go", "package m\nvar v = █\n"),
+        ("rust", "fn main() { let v = █; }\n"),
+        ("c", "int v = █;\n"),
+    ]:
+        assert postprocess("(1 + ", ctx(source, language, Shape.LINE)) is None, language
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+
+def test_crlf_document_gets_crlf_completion() -> None:
+    source = "def f(a):\r\n    █\r\n    return b\r\n"
+    result = postprocess("b = a\r\n    c = b\r\n    return b", ctx(source, "python"))
+    assert result is not None
+    assert result.text == "b = a\r\n    c = b"
+
+
+def test_emoji_and_cjk_in_the_completion_and_context() -> None:
+    source = "def greet():\n    name = '世界😀'\n    █\n"
+    result = postprocess("return f'你好 {name} 🎉'", ctx(source, "python"))
+    assert text_of(result) == "return f'你好 {name} 🎉'"
+
+
+def test_long_lines_in_context() -> None:
+    long_line = "data = [" + ", ".join(str(i) for i in range(4000)) + "]\n"
+    source = long_line + "def f():\n    █\n" + long_line
+    assert text_of(postprocess("return data", ctx(source, "python"))) == "return data"
+
+
+def test_mixed_tabs_and_spaces_in_the_file() -> None:
+    source = "def f():\n\tif x:\n\t    █\n"
+    result = postprocess("y = 1", ctx(source, "python"))
+    assert text_of(result) == "y = 1"
+
+
+def test_cursor_at_start_and_end_of_file() -> None:
+    assert text_of(postprocess("import os", ctx("█", "python"))) == "import os"
+    assert text_of(postprocess("import os", ctx("█\nx = 1\n", "python"))) == "import os"
+    assert text_of(postprocess("y = 2", ctx("x = 1\n█", "python"))) == "y = 2"
+
+
+def test_unknown_language_never_errors() -> None:
+    source = "weird stuff {{\n  █\n"
+    assert text_of(postprocess("a b c\n  d e", ctx(source, None))) == "a b c\n  d e"
+    assert text_of(postprocess("a b c", ctx("x █", "no-such-grammar", Shape.LINE))) == "a b c"
+
+
+def test_postprocess_is_fast_on_a_five_thousand_line_window() -> None:
+    lines = []
+    for i in range(1000):
+        lines += [
+            f"def function_{i}(a, b):",
+            f"    total = a + b * {i}",
+            "    return total",
+            "",
+            "",
+        ]
+    text = "\n".join(lines)
+    cut = text.index("def function_500")
+    source = text[:cut] + "def fresh(a):\n    █\n\n\n" + text[cut:]
+    c = ctx(source, "python")
+    raw = "x = a * 2\n    y = x + 1\n    return (x, y)\n\n\ndef another():\n    pass"
+    timings = []
+    for _ in range(15):
+        start = time.perf_counter()
+        result = postprocess(raw, c)
+        timings.append((time.perf_counter() - start) * 1000)
+    assert text_of(result) == "x = a * 2\n    y = x + 1\n    return (x, y)"
+    assert statistics.median(timings) < 10.0, timings
