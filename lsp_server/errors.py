@@ -33,9 +33,7 @@ class ModelNotDownloadedError(CoderLspError):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(
-            f"model {name!r} is not downloaded yet; run: coder-lsp models pull {name}"
-        )
+        super().__init__(f"model {name!r} is not downloaded yet; run: coder-lsp models pull {name}")
 
 
 class ModelLoadError(CoderLspError):
