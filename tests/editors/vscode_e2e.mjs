@@ -1,0 +1,284 @@
+// Drive the real VS Code workbench (code-server) in headless Chromium with Playwright for the
+// coder-lsp extension's end-to-end test. One scenario per run; the pytest wrapper
+// (test_vscode.py) starts code-server, prepares the workspace and asserts on the JSON this
+// prints as its last stdout line: {ok, scenario, status, ghost, toasts, screenshots, ...}.
+//
+// Usage: node vscode_e2e.mjs '<json config>'
+//   config: {playwrightDir, chromium, url, folder, scenario, name?, artifacts, timeoutMs,
+//            file?, type?, expectGhost?, diskFile?, releaseFile?}
+// Scenarios: complete (type, ghost text, Tab, save), missing (no server binary),
+//            crash (server dies at start), loading (slow model load, then ready).
+
+import { createRequire } from "node:module";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const cfg = JSON.parse(process.argv[2]);
+const require = createRequire(import.meta.url);
+const { chromium } = require(cfg.playwrightDir);
+const TIMEOUT = cfg.timeoutMs ?? 60000;
+const result = { ok: false, scenario: cfg.scenario, screenshots: [], log: [] };
+const t0 = Date.now();
+
+function log(msg) {
+  result.log.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${msg}`);
+}
+
+/** Poll `fn` until it returns a truthy value or `timeout` ms pass; returns the value or null. */
+async function poll(fn, timeout = TIMEOUT, every = 250) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const value = await fn().catch(() => null);
+    if (value) return value;
+    if (Date.now() > end) return null;
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+async function statusText(page) {
+  const items = page.locator("#workbench\\.parts\\.statusbar .statusbar-item", { hasText: "coder-lsp" });
+  const n = await items.count();
+  const texts = [];
+  for (let i = 0; i < n; i++) texts.push((await items.nth(i).innerText()).trim());
+  return texts.join(" | ");
+}
+
+async function waitStatus(page, re, timeout = TIMEOUT) {
+  const found = await poll(async () => {
+    const t = await statusText(page);
+    return re.test(t) ? t : null;
+  }, timeout);
+  const now = await statusText(page);
+  log(`status ${found ? "matched" : "did NOT match"} ${re}: ${JSON.stringify(now)}`);
+  if (!found) throw new Error(`status bar never matched ${re}; last: ${JSON.stringify(now)}`);
+  return found;
+}
+
+async function toasts(page) {
+  const items = page.locator(".notifications-toasts .notification-list-item-message");
+  const n = await items.count();
+  const out = [];
+  for (let i = 0; i < n; i++) out.push((await items.nth(i).innerText()).trim());
+  return out;
+}
+
+async function ghostText(page) {
+  // Inline ghost text is split into one span per syntax token on the cursor's line; extra
+  // lines of a multi-line suggestion live in a separate view zone (.ghost-text).
+  return page.evaluate(() => {
+    const inline = [...document.querySelectorAll(".monaco-editor .ghost-text-decoration")]
+      .map((e) => e.textContent)
+      .join("");
+    const blocks = [...document.querySelectorAll(".monaco-editor .ghost-text")].map((block) => {
+      const lines = [...block.querySelectorAll(".view-line")].map((l) => l.textContent);
+      return lines.length ? lines.join("\n") : block.textContent;
+    });
+    return [inline, ...blocks]
+      .filter((t) => t)
+      .join("\n")
+      .replace(/\u00a0/g, " ");
+  });
+}
+
+async function shot(page, name) {
+  const p = path.join(cfg.artifacts, `${cfg.name ?? cfg.scenario}-${name}.png`);
+  await page.screenshot({ path: p });
+  result.screenshots.push(p);
+  log(`screenshot ${p}`);
+}
+
+async function openFile(page, name) {
+  // Quick Open (Ctrl+P), the way a user opens a file by name.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await page.keyboard.press("Control+P");
+    const input = page.locator(".quick-input-widget input");
+    if (!(await poll(async () => input.isVisible(), 5000))) continue;
+    await input.fill(name);
+    const row = page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first();
+    if (!(await poll(async () => row.isVisible(), 10000))) {
+      await page.keyboard.press("Escape");
+      continue;
+    }
+    await page.keyboard.press("Enter");
+    const tab = page.locator(".tabs-container .tab.active", { hasText: name });
+    if (await poll(async () => tab.isVisible(), 10000)) {
+      log(`opened ${name}`);
+      return;
+    }
+  }
+  throw new Error(`could not open ${name} with Quick Open`);
+}
+
+async function focusEditorEnd(page) {
+  await page.locator(".editor-instance .monaco-editor .view-lines").first().click();
+  await page.keyboard.press("Control+End");
+}
+
+async function scenarioComplete(page) {
+  await openFile(page, cfg.file);
+  // The extension activates on startup; wait until the server says the model is ready.
+  result.statusBeforeTyping = await waitStatus(page, /coder-lsp: ready/);
+  await focusEditorEnd(page);
+  await page.keyboard.type(cfg.type, { delay: 40 });
+  await page.keyboard.press("Enter");
+  log("typed; waiting for ghost text");
+  let ghost = await poll(async () => {
+    const g = await ghostText(page);
+    return g.trim() ? g : null;
+  }, 15000);
+  result.autoTriggered = Boolean(ghost);
+  if (!ghost) {
+    // Not shown on its own (e.g. the request raced the typing): ask explicitly, like Alt+\.
+    log("no automatic ghost text; triggering inline suggestion explicitly");
+    await page.keyboard.press("Alt+Backslash");
+    ghost = await poll(async () => {
+      const g = await ghostText(page);
+      return g.trim() ? g : null;
+    }, 30000);
+  }
+  result.ghost = ghost ?? "";
+  log(`ghost text: ${JSON.stringify(result.ghost)}`);
+  await shot(page, "ghost");
+  if (!ghost) throw new Error("no ghost text appeared");
+  if (cfg.expectGhost && !ghost.includes(cfg.expectGhost)) {
+    throw new Error(`ghost text ${JSON.stringify(ghost)} lacks ${JSON.stringify(cfg.expectGhost)}`);
+  }
+  await page.keyboard.press("Tab");
+  const gone = await poll(async () => ((await ghostText(page)).trim() ? null : true), 10000);
+  log(`ghost text ${gone ? "accepted" : "still visible after Tab"}`);
+  await page.keyboard.press("Control+S");
+  const saved = await poll(async () => {
+    const text = fs.readFileSync(cfg.diskFile, "utf8");
+    return text.includes(ghost.trim().split("\n")[0].trim()) ? text : null;
+  }, 15000);
+  result.disk = fs.readFileSync(cfg.diskFile, "utf8");
+  log(`file on disk ${saved ? "contains" : "LACKS"} the completion`);
+  // Saving clears the dirty dot; let the tab settle before the picture.
+  await poll(async () => !(await page.locator(".tabs-container .tab.active.dirty").count()), 5000);
+  result.status = await waitStatus(page, /coder-lsp: (ready|working)/, 10000);
+  await shot(page, "accepted");
+  if (!saved) throw new Error("the accepted completion is not in the saved file");
+  if (cfg.toggle) await toggleOffAndOn(page);
+}
+
+async function runCommand(page, title) {
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ state: "visible", timeout: 10000 });
+  await input.fill(`>${title}`);
+  const row = page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first();
+  await row.waitFor({ state: "visible", timeout: 10000 });
+  await page.keyboard.press("Enter");
+  log(`ran command ${title}`);
+}
+
+async function toggleOffAndOn(page) {
+  // Off: the status bar says so and an explicit request (Alt+\) shows no ghost text.
+  await runCommand(page, "coder-lsp: Toggle Completions");
+  result.statusOff = await waitStatus(page, /coder-lsp: off/, 15000);
+  await focusEditorEnd(page);
+  await page.keyboard.press("Enter");
+  await page.keyboard.type("def sub(a, b):", { delay: 20 });
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Alt+Backslash");
+  const ghost = await poll(async () => ((await ghostText(page)).trim() ? await ghostText(page) : null), 3000);
+  result.ghostWhileOff = ghost ?? "";
+  await shot(page, "off");
+  await runCommand(page, "coder-lsp: Toggle Completions");
+  result.statusOn = await waitStatus(page, /coder-lsp: ready/, 15000);
+  await focusEditorEnd(page);
+  await page.keyboard.press("Enter");
+  await page.keyboard.type("def mul(a, b):", { delay: 20 });
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Alt+Backslash");
+  const back = await poll(async () => ((await ghostText(page)).trim() ? await ghostText(page) : null), 20000);
+  result.ghostAfterOn = back ?? "";
+  await shot(page, "on-again");
+  await page.keyboard.press("Escape");
+}
+
+async function scenarioMissing(page) {
+  result.status = await waitStatus(page, /coder-lsp: not installed/);
+  const toast = await poll(async () => (await toasts(page)).find((t) => /not found/.test(t)) ?? null);
+  result.toasts = await toasts(page);
+  await shot(page, "toast");
+  if (!toast) throw new Error(`no 'not found' notification; toasts: ${JSON.stringify(result.toasts)}`);
+}
+
+async function scenarioCrash(page) {
+  result.status = await waitStatus(page, /coder-lsp: stopped/, TIMEOUT);
+  const toast = await poll(async () => (await toasts(page)).find((t) => /crashed/.test(t)) ?? null);
+  // Give a spurious extra restart / message time to show up before counting.
+  await new Promise((r) => setTimeout(r, 2000));
+  result.toasts = await toasts(page);
+  await shot(page, "stopped");
+  if (!toast) throw new Error(`no 'crashed' notification; toasts: ${JSON.stringify(result.toasts)}`);
+}
+
+async function scenarioLoading(page) {
+  result.statusLoading = await waitStatus(page, /coder-lsp: loading .*40%/);
+  await openFile(page, cfg.file);
+  await focusEditorEnd(page);
+  await page.keyboard.type(cfg.type, { delay: 40 });
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Alt+Backslash");
+  // Let the completion requests made while loading come back (empty), then look for toasts.
+  await new Promise((r) => setTimeout(r, 2000));
+  result.toastsWhileLoading = await toasts(page);
+  result.statusWhileTyping = await statusText(page);
+  await shot(page, "loading");
+  fs.writeFileSync(cfg.releaseFile, "go\n");
+  log("released the model load");
+  result.status = await waitStatus(page, /coder-lsp: ready \(fake-model\)/);
+  result.toasts = await toasts(page);
+  await shot(page, "ready");
+}
+
+const SCENARIOS = { complete: scenarioComplete, missing: scenarioMissing, crash: scenarioCrash, loading: scenarioLoading };
+
+async function main() {
+  fs.mkdirSync(cfg.artifacts, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: cfg.chromium,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-dev-shm-usage",
+    ],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on("console", (m) => {
+    if (m.type() === "error" && /coder-lsp/i.test(m.text())) log(`console: ${m.text().slice(0, 300)}`);
+  });
+  try {
+    const url = `${cfg.url}/?folder=${encodeURIComponent(cfg.folder)}`;
+    await page.goto(url, { waitUntil: "domcontentloaded", timeout: TIMEOUT });
+    await page.locator(".monaco-workbench").waitFor({ timeout: TIMEOUT });
+    await page.locator("#workbench\\.parts\\.statusbar").waitFor({ timeout: TIMEOUT });
+    log("workbench loaded");
+    await SCENARIOS[cfg.scenario](page);
+    result.ok = true;
+  } catch (err) {
+    result.error = String(err && err.stack ? err.stack : err);
+    try {
+      result.status = result.status ?? (await statusText(page));
+      result.toasts = result.toasts ?? (await toasts(page));
+      await shot(page, "failure");
+    } catch (e) {
+      log(`could not record the failure: ${e}`);
+    }
+  } finally {
+    result.seconds = (Date.now() - t0) / 1000;
+    await browser.close();
+  }
+  process.stdout.write(JSON.stringify(result) + "\n");
+  process.exit(result.ok ? 0 : 1);
+}
+
+await main();
