@@ -132,6 +132,9 @@ class CoderLanguageServer(LanguageServer):
             return None, 0, ""
         if not language_enabled(self.settings, doc.language_id):
             return None, 0, ""
+        if "\x00" in doc.text:
+            logger.info("no completion in a binary document (it contains NUL bytes): %s", uri)
+            return None, 0, ""
         offset = offset_at(doc.text, position.line, position.character, self.encoding, doc.starts())
         snapshot = doc.snapshot()
         tree = doc.parsed.tree.copy() if doc.parsed is not None else None

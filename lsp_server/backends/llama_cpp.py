@@ -408,6 +408,37 @@ class _Vocab:
     """Cache of token id -> UTF-8 bytes."""
 
 
+MAX_TOKENIZE_PIECE = 4096
+"""Longest text handed to llama.cpp's tokenizer in one call.
+
+llama.cpp's regex pre-tokenizers (DeepSeek-Coder's among them) recurse once per character
+of a run without breaks, and past roughly 30,000 characters they overflow the stack: a
+segfault that would kill the server, not an exception. Minified code and embedded base64
+have such runs, so longer text is tokenized in pieces.
+"""
+
+
+def split_for_tokenizer(text: str, limit: int = MAX_TOKENIZE_PIECE) -> list[str]:
+    """Cut ``text`` into pieces of at most ``limit`` characters that join back to ``text``.
+
+    Cuts fall after a line break when there is one in reach, else before a space (where a
+    byte-level BPE tokenizer would start a new token anyway), else at the limit.
+    """
+    pieces: list[str] = []
+    start = 0
+    while len(text) - start > limit:
+        end = start + limit
+        cut = text.rfind("\n", start, end) + 1
+        if cut <= start:
+            cut = text.rfind(" ", start + 1, end)
+        if cut <= start:
+            cut = end
+        pieces.append(text[start:cut])
+        start = cut
+    pieces.append(text[start:])
+    return pieces
+
+
 class LlamaCppBackend:
     """A GGUF model running in-process on llama.cpp; implements ``Backend``."""
 
@@ -547,6 +578,14 @@ class LlamaCppBackend:
 
     def tokenize(self, text: str) -> list[int]:
         """Token ids of ``text`` as plain text: no BOS, control-token texts not parsed."""
+        if len(text) <= MAX_TOKENIZE_PIECE:
+            return self._tokenize_piece(text)
+        ids: list[int] = []
+        for piece in split_for_tokenizer(text):
+            ids.extend(self._tokenize_piece(piece))
+        return ids
+
+    def _tokenize_piece(self, text: str) -> list[int]:
         if not text:
             return []
         if self._vocab.spm_space_prefix and text.startswith(" "):

@@ -315,3 +315,17 @@ async def test_newer_request_supersedes_older(client: LanguageClient, endless_mo
     got_first = await asyncio.wait_for(first, timeout=10)
     assert got_first is not None and not got_first.items  # superseded: empty at once
     second.cancel()
+
+
+async def test_binary_and_huge_documents(client: LanguageClient, tiny_model_path):
+    await start(client, "visual-studio-code", {"model": str(tiny_model_path), "nThreads": 1})
+    open_doc(client, "\x00\x01PNG\x00" * 1000, uri="file:///tmp/blob.py")
+    got = await inline(client, 0, 3, uri="file:///tmp/blob.py")
+    assert got is not None and not got.items
+    # 3 MB (more than the server parses) with a 60,000-character line in it.
+    filler = "".join(f"value_{i} = {i}\n" for i in range(150_000))
+    huge = filler + "blob = '" + "Q" * 60_000 + "'\n" + "def add(a, b):\n    \n"
+    open_doc(client, huge, uri="file:///tmp/huge.py")
+    line = huge.count("\n") - 1
+    got = await asyncio.wait_for(inline(client, line, 4, uri="file:///tmp/huge.py"), 60)
+    assert got is not None and got.items[0].insert_text == DEFAULT_COMPLETION

@@ -488,3 +488,18 @@ def test_nothing_reaches_stdout_and_fds_stay_put(
         b.close()
     assert redirected == []  # stdout (the LSP transport) is never pointed elsewhere
     assert capfd.readouterr().out == ""
+
+
+def test_very_long_runs_are_tokenized_in_pieces_not_a_segfault(tiny_model_path):
+    """llama.cpp's regex pre-tokenizer overflows the stack on ~30k-char runs (a segfault):
+    the backend must hand it pieces. 200k characters without a break, then a huge line."""
+    from lsp_server.backends.llama_cpp import MAX_TOKENIZE_PIECE, split_for_tokenizer
+
+    backend = LlamaCppBackend.load(tiny_model_path, n_threads=1)
+    assert backend.count_tokens("D" * 200_000) >= 200_000 // 2
+    assert backend.count_tokens(("ab cd " * 20_000) + "\n") > 0
+    text = ("x" * 5000 + " " + "y" * 100 + "\n") * 30
+    pieces = split_for_tokenizer(text)
+    assert "".join(pieces) == text
+    assert all(len(p) <= MAX_TOKENIZE_PIECE for p in pieces)
+    assert all(p.endswith("\n") or p.endswith("x") or p.endswith("y") for p in pieces[:-1])
