@@ -1,0 +1,159 @@
+"""The Emacs package (editors/emacs/coder-lsp.el) in real batch Emacs 28 and 30 with eglot.
+
+Each test runs ``emacs --batch -l editors/emacs/test/e2e.el`` with one scenario; the Lisp
+driver types through ``execute-kbd-macro`` (so keymaps and ``post-command-hook`` run as for a
+user), polls every effect with a deadline and writes JSON observations asserted here.
+Emacs 28.2 is Debian's with elpa-eglot 1.9 (loaded through Debian's site-start, hence no
+``-Q``); Emacs 30 is bookworm-backports' with its built-in eglot (``-Q`` keeps 28's elpa
+packages out).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.editors.conftest import (
+    EDITOR_BIN,
+    ROOT,
+    Workspace,
+    huge_source,
+    real_model_path,
+    require,
+    run_editor,
+    server_command,
+)
+from tests.tinymodel import DEFAULT_COMPLETION
+
+DRIVER = ROOT / "editors" / "emacs" / "test" / "e2e.el"
+VERSIONS = ["28", "30"]
+FLAGS = {"28": ["--no-init-file"], "30": ["-Q"]}
+
+
+def emacs(version: str) -> Path:
+    """The installed Emacs of ``version`` (fail in CI / skip locally when missing)."""
+    return require(EDITOR_BIN / f"emacs-{version}", f"Emacs {version}", "scripts/install-emacs.sh")
+
+
+def drive(
+    version: str,
+    scenario: str,
+    ws: Workspace,
+    *,
+    cmd: list[str] | None = None,
+    model: str | None = None,
+    source: Path | None = None,
+    timeout_s: float = 60,
+    **extra: str,
+) -> dict[str, Any]:
+    """Run one driver scenario in Emacs ``version`` and return its observations."""
+    exe = emacs(version)
+    result = ws.root / f"result-{scenario}.json"
+    env = {
+        "E2E_SCENARIO": scenario,
+        "E2E_FILE": str(source or ws.source),
+        "E2E_RESULT": str(result),
+        "E2E_CMD": json.dumps(cmd or server_command()),
+        "E2E_MODEL": model or str(ws.model),
+        "E2E_PLUGIN": str(ROOT / "editors" / "emacs"),
+        "E2E_TIMEOUT_S": str(int(timeout_s * 0.8)),
+        "HOME": str(ws.root / "home"),  # no user init, no eln-cache or history in the real ~
+        **extra,
+    }
+    (ws.root / "home").mkdir(exist_ok=True)
+    argv = [str(exe), *FLAGS[version], "--batch", "-l", str(DRIVER)]
+    data, elapsed = run_editor(argv, env, result, timeout_s, ws.root)
+    data["wall_s"] = elapsed
+    return data
+
+
+def ours(data: dict[str, Any]) -> list[str]:
+    """Messages coder-lsp.el showed (its own, not eglot's)."""
+    return [m for m in data["messages"] if "coder-lsp" in m and "[eglot]" not in m]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_type_see_overlay_accept(version: str, workspace: Workspace) -> None:
+    """C-e on the empty body shows ``return a + b`` as an overlay; TAB inserts it."""
+    data = drive(version, "basic", workspace)
+    assert data["emacs"].startswith(version)
+    assert data["mode_on"] is True
+    assert data["ghost"] == DEFAULT_COMPLETION
+    assert data["overlay_at_point"] is True
+    assert data["tab_binding_with_ghost"] == "coder-lsp-accept"
+    assert data["accepted_line"] == "    " + DEFAULT_COMPLETION
+    assert data["point_after_accept"] == [2, 4 + len(DEFAULT_COMPLETION)]
+    assert data["ghost_after_accept"] is None
+    # Without ghost text TAB is the major mode's indentation again.
+    assert data["tab_binding_without_ghost"] == "indent-for-tab-command"
+    assert data["after_typing"] is None  # typing dismissed the overlay at once
+    # completion-at-point still works, through eglot's textDocument/completion.
+    assert data["capf"] == [DEFAULT_COMPLETION]
+    assert data["mode_line"] == " coder:ready"
+    assert data["stats"]["errors"] == 0
+    assert ours(data) == []
+    assert not [m for m in data["messages"] if m.startswith("WARNING")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_missing_server_binary(version: str, workspace: Workspace) -> None:
+    """No server: one clear warning for two buffers, no eglot server, TAB still indents."""
+    missing = str(workspace.root / "no-such-coder-lsp")
+    data = drive(version, "missing", workspace, cmd=[missing, "--stdio"])
+    warnings = [m for m in data["messages"] if m.startswith("WARNING")]
+    assert len(warnings) == 1, data["messages"]
+    assert "not found" in warnings[0] and missing in warnings[0]
+    assert data["servers"] == 0
+    assert data["status"] == "missing"
+    assert data["tab_binding"] == "indent-for-tab-command"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_server_crash_restarts_then_gives_up(version: str, workspace: Workspace) -> None:
+    """A killed server is restarted once and works again; the next kill is final."""
+    pidfile = workspace.root / "server.pid"
+    inner = " ".join(shlex.quote(a) for a in server_command())
+    cmd = ["sh", "-c", f"echo $$ > {shlex.quote(str(pidfile))}; exec {inner}"]
+    data = drive(
+        version, "crash", workspace, cmd=cmd, E2E_PIDFILE=str(pidfile), E2E_MAX_RESTARTS="1"
+    )
+    assert data["first_pid"] != data["second_pid"]
+    assert data["restarted"] is True
+    assert data["ghost_after_restart"] == DEFAULT_COMPLETION
+    assert data["server_after_giving_up"] is None
+    mine = ours(data)
+    assert any("restarting (1/1)" in m for m in mine), mine
+    assert any("not restarting" in m for m in mine), mine
+    assert len([m for m in mine if "server died" in m]) == 2, mine
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reply_after_point_moved_is_discarded(version: str, workspace: Workspace) -> None:
+    """A reply for a position point has left is never drawn."""
+    data = drive(version, "stale", workspace)
+    assert data["shown_delta"] == 0
+    assert data["ghost_after_stale"] is None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_huge_file(version: str, workspace: Workspace) -> None:
+    """A ~1 MB, 20,000-line file still gets its completion."""
+    big = workspace.root / "big.py"
+    big.write_text(huge_source())
+    data = drive(version, "huge", workspace, source=big)
+    assert data["ghost"] == DEFAULT_COMPLETION
+    assert data["accepted_line"] == "    " + DEFAULT_COMPLETION
+    assert data["ghost_ms"] < 20000
+
+
+def test_real_model_sensible_completion(workspace: Workspace) -> None:
+    """Qwen2.5-Coder-0.5B through coder-lsp.el (Emacs 30): the body of ``add`` returns."""
+    model = real_model_path()
+    data = drive("30", "basic_real", workspace, model=str(model), timeout_s=180)
+    ghost = data["ghost"]
+    assert "return" in ghost and "a" in ghost and "b" in ghost and "+" in ghost, ghost
+    assert data["accepted_line"].strip().startswith("return"), data["accepted_line"]

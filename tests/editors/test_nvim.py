@@ -1,0 +1,159 @@
+"""The Neovim plugin (editors/nvim) in real headless Neovim 0.11 and 0.12.
+
+Each test runs ``nvim --headless --clean -c 'luafile editors/nvim/test/e2e.lua'`` with one
+scenario; the Lua driver types through Neovim's typeahead, polls for every effect with a
+deadline, and writes what it saw as JSON, which these tests assert on. 0.11 exercises the
+plugin's own extmark ghost text, 0.12 the native ``vim.lsp.inline_completion``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.editors.conftest import (
+    EDITOR_BIN,
+    ROOT,
+    Workspace,
+    huge_source,
+    real_model_path,
+    require,
+    run_editor,
+    server_command,
+)
+from tests.tinymodel import DEFAULT_COMPLETION
+
+DRIVER = ROOT / "editors" / "nvim" / "test" / "e2e.lua"
+VERSIONS = ["0.11", "0.12"]
+WARN = 3  # vim.log.levels.WARN
+ERROR = 4
+
+
+def nvim(version: str) -> Path:
+    """The installed Neovim of ``version`` (fail in CI / skip locally when missing)."""
+    return require(EDITOR_BIN / f"nvim-{version}", f"Neovim {version}", "scripts/install-nvim.sh")
+
+
+def drive(
+    version: str,
+    scenario: str,
+    ws: Workspace,
+    *,
+    cmd: list[str] | None = None,
+    model: str | None = None,
+    source: Path | None = None,
+    timeout_s: float = 60,
+    **extra: str,
+) -> dict[str, Any]:
+    """Run one driver scenario in Neovim ``version`` and return its observations."""
+    exe = nvim(version)
+    result = ws.root / f"result-{scenario}.json"
+    env = {
+        "E2E_SCENARIO": scenario,
+        "E2E_FILE": str(source or ws.source),
+        "E2E_RESULT": str(result),
+        "E2E_CMD": json.dumps(cmd or server_command()),
+        "E2E_MODEL": model or str(ws.model),
+        "E2E_PLUGIN": str(ROOT / "editors" / "nvim"),
+        "E2E_TIMEOUT_MS": str(int(timeout_s * 1000 * 0.8)),
+        "XDG_STATE_HOME": str(ws.root / "state"),  # the LSP log goes here, not to ~
+        **extra,
+    }
+    argv = [str(exe), "--headless", "--clean", "-c", f"luafile {DRIVER}"]
+    data, elapsed = run_editor(argv, env, result, timeout_s, ws.root)
+    data["wall_s"] = elapsed
+    return data
+
+
+def errors(data: dict[str, Any]) -> list[str]:
+    """Messages shown at WARN level or above."""
+    return [m["msg"] for m in data["messages"] if m["level"] >= WARN]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_type_see_ghost_text_accept(version: str, workspace: Workspace) -> None:
+    """Insert mode on an empty body shows ``return a + b`` as ghost text; <Tab> inserts it."""
+    data = drive(version, "basic", workspace)
+    assert data["nvim"].startswith(version)
+    assert data["native"] is (version != "0.11")  # 0.12 uses vim.lsp.inline_completion
+    assert data["ghost"] == DEFAULT_COMPLETION
+    # Drawn at the cursor (row 1, after the 4 spaces) as inline virtual text.
+    assert data["ghost_pos"] == {"pos": "inline", "row": 1, "col": 4}
+    assert data["accepted_line"] == "    " + DEFAULT_COMPLETION
+    assert data["cursor_after_accept"] == [2, 4 + len(DEFAULT_COMPLETION)]
+    assert data["ghost_after_accept"] is None
+    assert not (data["after_typing"] or "").startswith(DEFAULT_COMPLETION)
+    # Requests sent while the model was still loading produced no messages at all.
+    assert data["messages"] == []
+    assert data["statuses"][-1] == "ready" and "loading" in data["statuses"]
+    assert data["statusline"] == "coder-lsp: ready"
+    health = data["health"]
+    assert f"Neovim {version}" in health
+    assert "coder-lsp --stdio" in health or "lsp_server --stdio" in health
+    assert "ready" in health and "tiny" in health
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_missing_server_binary(version: str, workspace: Workspace) -> None:
+    """No server: one clear warning for two buffers, no client, <Tab> still indents."""
+    missing = str(workspace.root / "no-such-coder-lsp")
+    data = drive(version, "missing", workspace, cmd=[missing, "--stdio"])
+    shown = [m["msg"] for m in data["messages"]]
+    assert len(shown) == 1, shown
+    assert "not found" in shown[0] and missing in shown[0]
+    assert data["clients"] == 0
+    assert data["status"] == "missing"
+    # <Tab> fell back to its normal meaning (Python's ftplugin: spaces up to the next stop).
+    assert data["tab_line"].strip() == "" and len(data["tab_line"]) > 4
+    assert "not found" in data["health"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_server_crash_restarts_then_gives_up(version: str, workspace: Workspace) -> None:
+    """A killed server is restarted once and works again; the next kill is final."""
+    pidfile = workspace.root / "server.pid"
+    inner = " ".join(shlex.quote(a) for a in server_command())
+    cmd = ["sh", "-c", f"echo $$ > {shlex.quote(str(pidfile))}; exec {inner}"]
+    data = drive(
+        version, "crash", workspace, cmd=cmd, E2E_PIDFILE=str(pidfile), E2E_MAX_RESTARTS="1"
+    )
+    assert data["first_pid"] != data["second_pid"]
+    assert data["restarted"] is True
+    assert data["ghost_after_restart"] == DEFAULT_COMPLETION
+    assert data["clients_after_giving_up"] == 0
+    ours = [m for m in errors(data) if m.startswith("coder-lsp:")]
+    assert any("restarting (1/1)" in m for m in ours), ours
+    assert any("not restarting" in m for m in ours), ours
+    assert len(ours) == 2, ours  # one message per crash, nothing more
+
+
+def test_reply_after_cursor_moved_is_discarded(workspace: Workspace) -> None:
+    """0.11 renderer: a reply for a position the cursor has left is never drawn."""
+    data = drive("0.11", "stale", workspace)
+    assert data["shown_delta"] == 0
+    assert data["ghost_after_stale"] is None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_huge_file(version: str, workspace: Workspace) -> None:
+    """A ~1 MB, 20,000-line file still gets its completion, well within the deadline."""
+    big = workspace.root / "big.py"
+    big.write_text(huge_source())
+    data = drive(version, "huge", workspace, source=big)
+    assert data["ghost"] == DEFAULT_COMPLETION
+    assert data["accepted_line"] == "    " + DEFAULT_COMPLETION
+    assert data["ghost_ms"] < 20000
+
+
+@pytest.mark.parametrize("version", ["0.12"])
+def test_real_model_sensible_completion(version: str, workspace: Workspace) -> None:
+    """Qwen2.5-Coder-0.5B through the plugin: the body of ``add`` returns the sum."""
+    model = real_model_path()
+    data = drive(version, "basic_real", workspace, model=str(model), timeout_s=180)
+    ghost = data["ghost"]
+    assert "return" in ghost and "a" in ghost and "b" in ghost and "+" in ghost, ghost
+    assert data["accepted_line"].strip().startswith("return"), data["accepted_line"]
