@@ -3,9 +3,12 @@
 * The model is loaded once per model-affecting settings (name/path, n_ctx, threads, GPU
   layers, template), on the worker thread, so completions queue behind the load instead
   of failing.
-* At most one generation runs at a time. A new request cancels whatever request came
-  before it (the model can only serve one), so a request never waits behind a superseded
-  one for more than one token.
+* At most one generation runs at a time and at most one request waits. A new request
+  replaces the waiting one and cancels the running one (the model can only serve one);
+  both answer empty at once, and the running generation stops at its next token (or
+  prompt chunk), so a request never waits behind a superseded one for longer than that.
+* Recent completions (typed-through / repeats) and prompt windows are kept per loaded
+  model; every request's figures go to :attr:`Engine.stats`.
 * A model that failed to load is remembered with its error; requests answer empty at once
   until the settings change.
 """
@@ -16,18 +19,24 @@ import asyncio
 import enum
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from lsp_server.backends.base import Backend, CancelToken
-from lsp_server.completion.pipeline import PipelineResult, complete
+from lsp_server.completion.cache import DEFAULT_MAX_ENTRIES, CacheHit, CompletionCache
+from lsp_server.completion.pipeline import PipelineResult, WindowMemo, complete
 from lsp_server.core import CompletionRequest, Shape
 from lsp_server.errors import CoderLspError, ModelLoadError
 from lsp_server.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+STATS_KEPT = 2000
+"""How many requests' figures :attr:`Engine.stats` keeps."""
 
 
 class ModelState(enum.Enum):
@@ -89,10 +98,20 @@ class Engine:
         self._error: CoderLspError | None = None
         self._state = ModelState.UNLOADED
         self._settings = Settings()
-        self._current: CancelToken | None = None
+        self._pending: _Job | None = None
+        self._running: _Job | None = None
+        self._drain_scheduled = False
         self._listeners: list[Listener] = []
         self.waiting = 0
-        """Requests submitted and not yet started (for tests and benchmarks)."""
+        """Requests submitted and not yet started: 0 or 1 (for tests and benchmarks)."""
+        self.max_waiting = 0
+        """The most requests that ever waited at once (the queue depth; never above 1)."""
+        self.cache = CompletionCache(DEFAULT_MAX_ENTRIES)
+        """Recent completions (typed-through and repeats), for the loaded model."""
+        self.windows = WindowMemo()
+        """Recent prompt windows, for the loaded model."""
+        self.stats: deque[RequestStats] = deque(maxlen=STATS_KEPT)
+        """Figures of the most recent requests, oldest first."""
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -137,8 +156,8 @@ class Engine:
                 return False
             self._key = key
             self._error = None
-            if self._current is not None:
-                self._current.cancel()
+            if self._running is not None:
+                self._running.cancel.cancel()
             return True
 
     def _ensure_loaded(self) -> Backend | None:
@@ -163,6 +182,8 @@ class Engine:
             self._set_state(ModelState.FAILED, str(self._error))
             return None
         self._backend, self._loaded_key = backend, key
+        self.cache = CompletionCache(self._settings.cache_size)
+        self.windows.clear()
         self._set_state(ModelState.READY, backend.info.name)
         return backend
 
@@ -173,48 +194,210 @@ class Engine:
         return self._state
 
     # -- completion ----------------------------------------------------------------------
-    def _run(
-        self, request: CompletionRequest, cancel: CancelToken, tree: Any
-    ) -> PipelineResult | None:
-        with self._lock:
-            self.waiting -= 1
-        if cancel.cancelled:
+    def _run(self, job: _Job) -> PipelineResult | None:
+        """Run one job's pipeline (worker thread); None when it never got to run."""
+        if job.cancel.cancelled:
             return None
         backend = self._ensure_loaded()
-        if backend is None or cancel.cancelled:
+        if backend is None or job.cancel.cancelled:
             return None
-        return complete(request, backend, self._settings, cancel, tree=tree)
+        return complete(
+            job.request,
+            backend,
+            self._settings,
+            job.cancel,
+            tree=job.tree,
+            cache=self.cache,
+            windows=self.windows,
+        )
+
+    def _drain(self) -> None:
+        """Take the one waiting job, if it is still there, and run it (worker thread)."""
+        with self._lock:
+            job = self._pending
+            self._pending = None
+            self._drain_scheduled = False
+            self.waiting = 0
+            if job is None:
+                return
+            self._running = job
+        job.started = time.perf_counter()
+        try:
+            result = self._run(job)
+        except Exception as err:  # handed to the awaiting request, which re-raises it
+            with self._lock:
+                if self._running is job:
+                    self._running = None
+            job.resolve_error(err)
+            return
+        with self._lock:
+            if self._running is job:
+                self._running = None
+        job.resolve(result)
 
     async def complete(
         self, request: CompletionRequest, tree: Any = None, cancel: CancelToken | None = None
     ) -> PipelineResult:
-        """Complete on the worker; a newer call cancels this one at its next token."""
+        """Complete on the worker; a newer call supersedes this one.
+
+        At most one job waits and one runs. A newer call replaces the waiting job and
+        cancels the running one (it stops at its next token or prompt chunk); either
+        answers empty ("cancelled") at once, without waiting for the worker.
+        """
+        started = time.perf_counter()
         if self._error is not None and self._key == self._failed_key:
             return PipelineResult(None, Shape.NONE, f"model unavailable: {self._error}")
-        cancel = cancel or CancelToken()
-        with self._lock:
-            if self._current is not None:
-                self._current.cancel()
-            self._current = cancel
-            self.waiting += 1
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._executor, self._run, request, cancel, tree)
+        job = _Job(request, tree, cancel or CancelToken(), loop, loop.create_future(), started)
+        superseded: list[_Job] = []
+        with self._lock:
+            if self._pending is not None:
+                superseded.append(self._pending)
+            if self._running is not None:
+                superseded.append(self._running)
+            self._pending = job
+            self.waiting = 1
+            self.max_waiting = max(self.max_waiting, self.waiting)
+            schedule = not self._drain_scheduled
+            self._drain_scheduled = True
+        for old in superseded:
+            old.cancel.cancel()
+            old.resolve(None)
+        if schedule:
+            self._executor.submit(self._drain)
         try:
-            result = await asyncio.shield(fut)
+            result = await asyncio.shield(job.future)
         except asyncio.CancelledError:
-            cancel.cancel()  # $/cancelRequest: stop at the next token
-            raise
-        finally:
+            job.cancel.cancel()  # $/cancelRequest: stop at the next token
             with self._lock:
-                if self._current is cancel:
-                    self._current = None
+                if self._pending is job:
+                    self._pending = None
+                    self.waiting = 0
+            self._record(job, None)
+            raise
         if result is None:
-            reason = "cancelled" if cancel.cancelled else f"model unavailable: {self._error}"
-            return PipelineResult(None, Shape.NONE, reason)
+            reason = "cancelled" if job.cancel.cancelled else f"model unavailable: {self._error}"
+            result = PipelineResult(None, Shape.NONE, reason)
+        self._record(job, result)
         return result
+
+    def retry(self) -> None:
+        """Forget a failed load, so the next load tries again (e.g. after a download)."""
+        with self._lock:
+            self._error = None
+            self._failed_key = None
+
+    def cancel_document(self, uri: str) -> None:
+        """Cancel the waiting and running jobs for ``uri`` (the document was closed)."""
+        with self._lock:
+            jobs = [j for j in (self._pending, self._running) if j is not None]
+        for job in jobs:
+            if job.request.document.uri == uri:
+                job.cancel.cancel()
+                job.resolve(None)
+
+    def _record(self, job: _Job, result: PipelineResult | None) -> None:
+        """Append the figures of one answered request to :attr:`stats`."""
+        now = time.perf_counter()
+        gen = result.generation if result is not None else None
+        if result is None or result.reason == "cancelled":
+            outcome = "cancelled"
+        elif result.completion is not None:
+            outcome = "ok"
+        else:
+            outcome = "empty"
+        llama_ms = gen.llama_ms if gen is not None else 0.0
+        total_ms = (now - job.submitted) * 1000
+        wait_ms = ((job.started or now) - job.submitted) * 1000
+        self.stats.append(
+            RequestStats(
+                uri=job.request.document.uri,
+                version=job.request.document.version,
+                offset=job.request.offset,
+                outcome=outcome,
+                cache=result.cache.value if result is not None else CacheHit.MISS.value,
+                shape=result.shape.value if result is not None else Shape.NONE.value,
+                prompt_tokens=gen.prompt_tokens if gen is not None else 0,
+                evaluated_tokens=gen.evaluated_tokens if gen is not None else 0,
+                generated_tokens=gen.generated_tokens if gen is not None else 0,
+                total_ms=total_ms,
+                wait_ms=wait_ms,
+                llama_ms=llama_ms,
+                own_ms=max(0.0, total_ms - wait_ms - llama_ms),
+                stop_reason=gen.stop_reason.value if gen is not None else "",
+            )
+        )
 
     def shutdown(self) -> None:
         """Cancel work and stop the worker."""
-        if self._current is not None:
-            self._current.cancel()
+        with self._lock:
+            jobs = [j for j in (self._pending, self._running) if j is not None]
+            self._pending = None
+        for job in jobs:
+            job.cancel.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(slots=True)
+class _Job:
+    """One completion request on its way through the engine."""
+
+    request: CompletionRequest
+    tree: Any
+    cancel: CancelToken
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[PipelineResult | None]
+    submitted: float
+    started: float | None = None
+
+    def resolve(self, result: PipelineResult | None) -> None:
+        """Answer the awaiting request (from any thread); later answers are ignored."""
+        self._call(lambda: self.future.done() or self.future.set_result(result))
+
+    def resolve_error(self, err: BaseException) -> None:
+        """Fail the awaiting request with ``err`` (from any thread)."""
+        self._call(lambda: self.future.done() or self.future.set_exception(err))
+
+    def _call(self, fn: Callable[[], object]) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            fn()
+            return
+        try:
+            self.loop.call_soon_threadsafe(fn)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            logger.debug("completion answered after its event loop closed")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStats:
+    """Figures of one completion request, for benchmarks and the stats command."""
+
+    uri: str
+    version: int | None
+    offset: int
+    outcome: str
+    """ok, empty, or cancelled (superseded, $/cancelRequest, or the document closed)."""
+    cache: str
+    """miss, exact or typed (see :class:`~lsp_server.completion.cache.CacheHit`)."""
+    shape: str
+    prompt_tokens: int
+    evaluated_tokens: int
+    """Prompt tokens evaluated (not found in the KV cache)."""
+    generated_tokens: int
+    total_ms: float
+    """From the engine receiving the request to its answer."""
+    wait_ms: float
+    """Waiting for the worker (behind a superseded generation's last token)."""
+    llama_ms: float
+    """Inside llama.cpp: evaluation and sampling."""
+    own_ms: float
+    """The server's own time: total minus waiting minus llama.cpp."""
+    stop_reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as a JSON-ready dict."""
+        return {name: getattr(self, name) for name in self.__slots__}

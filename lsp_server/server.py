@@ -30,6 +30,7 @@ STATUS_NOTIFICATION = "coder-lsp/status"
 """Custom notification ``{state, model, detail}`` that editor clients show in a status bar."""
 CMD_PULL_MODEL = "coder-lsp.pullModel"
 CMD_STATUS = "coder-lsp.status"
+CMD_STATS = "coder-lsp.stats"
 
 
 class CoderLanguageServer(LanguageServer):
@@ -146,12 +147,14 @@ class CoderLanguageServer(LanguageServer):
             return None, offset, snapshot.text
         gen = result.generation
         logger.info(
-            "complete %s:%d:%d shape=%s %s prompt=%s evaluated=%s generated=%s total_ms=%.0f %s",
+            "complete %s:%d:%d shape=%s %s cache=%s prompt=%s evaluated=%s generated=%s "
+            "total_ms=%.0f %s",
             uri.rsplit("/", 1)[-1],
             position.line,
             position.character,
             result.shape.value,
             "ok" if result.completion else f"empty ({result.reason})",
+            result.cache.value,
             gen.prompt_tokens if gen else "-",
             gen.evaluated_tokens if gen else "-",
             gen.generated_tokens if gen else "-",
@@ -231,6 +234,7 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
     def did_close(ls: CoderLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         """textDocument/didClose."""
         ls.docs.close(params.text_document.uri)
+        ls.engine.cancel_document(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: CoderLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -291,6 +295,19 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
             "version": __version__,
         }
 
+    @server.command(CMD_STATS)
+    def stats(ls: CoderLanguageServer, *args: Any) -> dict[str, Any]:
+        """workspace/executeCommand coder-lsp.stats [since]: figures of recent requests."""
+        since = int(args[0]) if args and isinstance(args[0], int) else 0
+        records = list(ls.engine.stats)
+        return {
+            "requests": [r.as_dict() for r in records[since:]],
+            "count": len(records),
+            "max_waiting": ls.engine.max_waiting,
+            "rss_kb": _proc_status_kb("VmRSS"),
+            "hwm_kb": _proc_status_kb("VmHWM"),
+        }
+
     @server.command(CMD_PULL_MODEL)
     async def pull_model(ls: CoderLanguageServer, *args: Any) -> dict[str, Any]:
         """workspace/executeCommand coder-lsp.pullModel [name]: download a registry model."""
@@ -298,6 +315,18 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
         return await pull_with_progress(ls, name)
 
     return server
+
+
+def _proc_status_kb(field: str) -> int | None:
+    """A memory figure of this process from /proc (Linux), in KiB; None elsewhere."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 async def pull_with_progress(ls: CoderLanguageServer, name: str) -> dict[str, Any]:
@@ -346,7 +375,7 @@ async def pull_with_progress(ls: CoderLanguageServer, name: str) -> dict[str, An
     if use_progress:
         ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=f"Downloaded {name}"))
     if name == ls.settings.model:
-        ls.engine.configure(Settings())  # force a reload of the now-present model
-        ls.engine.configure(ls.settings)
+        ls.engine.retry()  # the load failed because the file was missing: try again now
+        ls._shown_errors.clear()
         ls.start_loading()
     return {"ok": True, "path": str(path)}

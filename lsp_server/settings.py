@@ -45,6 +45,16 @@ class Settings:
     """Token budget for the prompt; None means n_ctx minus the output reserve."""
     time_budget_ms: float | None = 1500.0
     """Stop generating after this long once at least one full line exists (None: no limit)."""
+    max_predict_ms: float | None = 3000.0
+    """Hard limit on generation time; whole lines generated so far are kept (None: none)."""
+    kv_prompt: bool = True
+    """Lay the prompt out so that typing on a line only appends tokens (KV-cache friendly)."""
+    middle_lines: int = 1
+    """Lines before the cursor placed after the FIM middle token (1: only the cursor line)."""
+    window_align_lines: int = 32
+    """Start the local window on a multiple of this many lines, so scrolling keeps the cache."""
+    cache_size: int = 256
+    """Completions remembered for repeats and typed-through answers (0: no cache)."""
     log_level: str = "info"
     """Log level for stderr / window/logMessage: debug, info, warning, error."""
 
@@ -79,13 +89,21 @@ def _check(name: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 64:
             raise ValueError("must be an integer >= 64 or null")
         return value
-    if name in ("temperature", "time_budget_ms"):
-        if value is None and name == "time_budget_ms":
+    if name in ("middle_lines", "window_align_lines"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError("must be a positive integer")
+        return value
+    if name == "cache_size":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError("must be an integer >= 0")
+        return value
+    if name in ("temperature", "time_budget_ms", "max_predict_ms"):
+        if value is None and name != "temperature":
             return None
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError("must be a number >= 0")
         return float(value)
-    if name == "enable":
+    if name in ("enable", "kv_prompt"):
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
         return value

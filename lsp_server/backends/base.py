@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from lsp_server.completion.fim import FimTemplate
 
 
+DEFAULT_MAX_PREDICT_MS = 3000.0
+"""Default hard limit on generation after the prompt is evaluated (see
+:attr:`GenerationRequest.max_predict_ms`)."""
+
+
 class CancelToken:
     """A thread-safe flag a generation checks before every token."""
 
@@ -62,6 +67,10 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     time_budget_ms: float | None = None
     """Stop after this long once the text holds at least one complete line."""
+    max_predict_ms: float | None = None
+    """Hard limit on generation once the prompt is evaluated (llama-server's
+    ``t_max_predict_ms`` spirit): stop then whatever the text holds, keeping complete
+    lines only when there is one (TIMEOUT). None: no limit."""
     should_stop: Callable[[str], bool] | None = None
     """Called with the text so far after each token; True ends generation (STOP)."""
 
@@ -79,6 +88,9 @@ class Generation:
     generated_tokens: int = 0
     prompt_ms: float = 0.0
     generate_ms: float = 0.0
+    llama_ms: float = 0.0
+    """Time spent inside the model itself (evaluation and sampling); the rest of
+    ``prompt_ms + generate_ms`` is the backend's own overhead (tokenizing, decoding)."""
 
 
 @dataclass(frozen=True, slots=True)

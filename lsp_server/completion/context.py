@@ -112,26 +112,36 @@ def _cache_for(count_tokens: Callable[[str], int]) -> OrderedDict[str, int] | No
     return cache
 
 
-def cached_count(count_tokens: Callable[[str], int], chunk: str) -> int:
+def cached_count(
+    count_tokens: Callable[[str], int],
+    chunk: str,
+    cache: OrderedDict[str, int] | bool | None = True,
+) -> int:
     """``count_tokens(chunk)``, memoised per tokenizer in a bounded LRU.
 
     Bound methods of one backend share a cache from one request to the next, so
-    editing a file re-counts only the lines that changed.
+    editing a file re-counts only the lines that changed. ``cache`` may pass the
+    tokenizer's cache already looked up (``_cache_for``), to save the lookup per line.
     """
     with _cache_lock:
-        cache = _cache_for(count_tokens)
-        if cache is not None:
+        if cache is True:
+            cache = _cache_for(count_tokens)
+        if isinstance(cache, OrderedDict):
             hit = cache.get(chunk)
             if hit is not None:
                 cache.move_to_end(chunk)
                 return hit
     value = count_tokens(chunk)
-    if cache is not None:
+    if isinstance(cache, OrderedDict):
         with _cache_lock:
             cache[chunk] = value
             while len(cache) > _CACHE_SIZE:
                 cache.popitem(last=False)
     return value
+
+
+_last_lines: list[_Lines] = []
+"""The most recent line index (see :meth:`_Lines.of`)."""
 
 
 class _Lines:
@@ -141,11 +151,22 @@ class _Lines:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        # split + accumulate run in C: far faster than a find() loop on 5,000-line files.
-        starts = [0]
-        starts.extend(itertools.accumulate(len(part) + 1 for part in text.split("\n")))
+        # split + map + accumulate all run in C: no Python-level loop per line.
+        lengths = map((1).__add__, map(len, text.split("\n")))
+        starts = list(itertools.accumulate(lengths, initial=0))
         starts.pop()
         self.starts = starts
+
+    @classmethod
+    def of(cls, text: str) -> _Lines:
+        """The line index of ``text``, reused while requests come for the same text."""
+        last = _last_lines
+        if last and last[0].text is text:
+            return last[0]
+        lines = cls(text)
+        # One entry only: the document being typed in; it holds one text alive at most.
+        _last_lines[:] = [lines]
+        return lines
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -225,7 +246,7 @@ def build_context(
     move the window edges to statement boundaries and to find enclosing scope headers.
     """
     offset = max(0, min(offset, len(text)))
-    lines = _Lines(text)
+    lines = _Lines.of(text)
     row = lines.row_of(offset)
     line_start = lines.start(row)
     line_end = lines.end(row)
@@ -233,8 +254,11 @@ def build_context(
     after = text[offset:line_end]
     indent = _leading_ws(lines.line(row).rstrip("\r\n"))
 
+    with _cache_lock:
+        cache = _cache_for(count_tokens)
+
     def count(chunk: str) -> int:
-        return cached_count(count_tokens, chunk) if chunk else 0
+        return cached_count(count_tokens, chunk, cache) if chunk else 0
 
     budget = max(0, budget_tokens)
     prefix_budget = int(budget * PREFIX_SHARE)
@@ -414,15 +438,22 @@ def _indent_scopes(lines: _Lines, row: int, width: int) -> list[tuple[int, int]]
 class _BoundaryFinder:
     """Finds rows that begin a statement/definition (tree) or a paragraph (no tree)."""
 
-    __slots__ = ("lines", "text", "tree")
+    __slots__ = ("lines", "memo", "text", "tree")
 
     def __init__(self, lines: _Lines, tree: Tree | None, text: str) -> None:
         self.lines = lines
         self.tree = tree
         self.text = text
+        self.memo: dict[int, bool] = {}
 
     def is_boundary(self, r: int) -> bool:
         """True when row ``r`` starts a new statement or definition."""
+        found = self.memo.get(r)
+        if found is None:
+            found = self.memo[r] = self._is_boundary(r)
+        return found
+
+    def _is_boundary(self, r: int) -> bool:
         line = self.lines.line(r)
         if _is_blank(line):
             return False
@@ -445,16 +476,35 @@ class _BoundaryFinder:
             return False
         return parent.parent is None or any(part in kind for part in _STATEMENT_CONTAINERS)
 
+    def _width(self, r: int) -> int:
+        return len(_leading_ws(self.lines.line(r)).expandtabs(4))
+
     def first_boundary(self, lo: int, hi: int) -> int | None:
-        """First boundary row in ``lo..hi`` (inclusive), or None."""
+        """The least indented boundary row in ``lo..hi`` (inclusive; the first of equals).
+
+        A window that opens on a definition or an outer statement reads like a file to
+        the model; one that opens on a statement deep inside a block does not.
+        """
+        best: int | None = None
+        best_width = 0
         for r in range(lo, hi + 1):
             if self.is_boundary(r):
-                return r
-        return None
+                width = self._width(r)
+                if best is None or width < best_width:
+                    best, best_width = r, width
+                    if width == 0:
+                        break
+        return best
 
     def last_end(self, lo: int, hi: int) -> int | None:
-        """Last row in ``lo..hi`` that is followed by a boundary row, or None."""
+        """The last row in ``lo..hi`` followed by the least indented boundary, or None."""
+        best: int | None = None
+        best_width = 0
         for r in range(hi, lo - 1, -1):
             if r + 1 < len(self.lines) and self.is_boundary(r + 1):
-                return r
-        return None
+                width = self._width(r + 1)
+                if best is None or width < best_width:
+                    best, best_width = r, width
+                    if width == 0:
+                        break
+        return best

@@ -1,17 +1,26 @@
 """The completion pipeline: orchestration only.
 
 ``complete`` runs the named stages in order — trigger (shape), local context, prompt,
-generation, post-processing — each a pure function of frozen inputs, and records how long
-each took. The server and the ``coder-lsp complete`` command both call it, so what the CLI
-prints is exactly what an editor gets.
+cache, generation, post-processing — each a pure function of frozen inputs, and records
+how long each took. The server and the ``coder-lsp complete`` command both call it, so
+what the CLI prints is exactly what an editor gets.
+
+The prompt is laid out for the KV cache (see :func:`kv_window`): the stable part — the
+lines above the cursor, cut from a window whose top is aligned to a multiple of
+``ALIGN_LINES`` rows — goes first, then the suffix, then the middle token followed by the
+text typed since the last multiple of ``MIDDLE_LINES`` rows. Typing a character therefore
+changes only the last few tokens of the prompt, and llama.cpp's longest-common-prefix reuse
+evaluates just those. Post-processing still sees the whole prefix (window + typed text),
+and the model's output already starts at the cursor.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lsp_server.backends.base import (
@@ -21,18 +30,93 @@ from lsp_server.backends.base import (
     GenerationRequest,
     StopReason,
 )
-from lsp_server.completion.context import build_context
-from lsp_server.completion.postprocess import postprocess
+from lsp_server.completion.cache import CacheHit, CacheKey, CompletionCache
+from lsp_server.completion.context import PREFIX_SHARE, build_context, cached_count
+from lsp_server.completion.postprocess import keep_first_line, postprocess
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.completion.trigger import decide_shape, max_tokens_for
 from lsp_server.core import Completion, CompletionRequest, FimContext, Shape
-from lsp_server.repo.parsing import language_for
+from lsp_server.repo.parsing import language_for, parse
 from lsp_server.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 PROMPT_OVERHEAD_TOKENS = 16
 """Room left in the budget for the template's control tokens and BOS."""
+
+ALIGN_LINES = 32
+"""When the document is larger than the prompt budget, the window's first row is a
+multiple of this: adding or scrolling one line does not move the start of the prompt
+(which would make llama.cpp evaluate all of it again)."""
+MIDDLE_LINES = 1
+"""Whole lines since the last row that is a multiple of this go after the middle token
+with the typed text, so pressing Enter appends tokens instead of changing the prefix.
+1 (the default) = only the cursor line's typed text: a new line then costs one
+evaluation of the suffix, as in llama.vim. 8 makes Enter cheap too; it is not the default
+because the tiny test model (tests/tinymodel.py) only completes prompts that end with the
+middle token (see the report of issue 5)."""
+MAX_MIDDLE_CHARS = 4000
+"""A middle longer than this (a minified line) falls back to the plain layout."""
+MIDDLE_RESERVE_QUANTUM = 256
+"""Tokens reserved for the middle are rounded up to this, so the window's budget — and
+with it the window — stays the same while the user types."""
+_MAX_HEADER_LINES = 8
+_MAX_HEADER_SCAN = 5000
+_WINDOW_MEMO_SIZE = 16
+
+
+@dataclass(frozen=True, slots=True)
+class KvWindow:
+    """The prompt pieces of the KV-cache-friendly layout."""
+
+    head: FimContext
+    """Window prefix (lines above the middle) and suffix; what goes before the middle token."""
+    middle: str
+    """Text after the middle token: the lines since the middle's first row, then the
+    cursor line up to the cursor — without trailing spaces and tabs (see ``held``)."""
+    held: str
+    """Trailing spaces/tabs typed before the cursor, held back from the prompt: a prompt
+    that ends in whitespace makes models write odd tokens (the classic stray space), so
+    the model writes that whitespace itself and :func:`strip_held` removes it again."""
+    full: FimContext
+    """The context post-processing sees: ``head.prefix + middle + held`` as prefix."""
+
+
+class WindowMemo:
+    """Remembers recent windows by the document text *without* the middle.
+
+    While the user types within a line (or within the middle's rows), that text does not
+    change, so the window — and the prompt up to the middle token — is reused unchanged
+    even if re-cutting it would choose other boundaries (the syntax tree changes with
+    every keystroke). Bounded; the engine owns one per loaded model.
+    """
+
+    def __init__(self, size: int = _WINDOW_MEMO_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[object, ...], tuple[str, str]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[object, ...]) -> tuple[str, str] | None:
+        """The (prefix, suffix) remembered for ``key``."""
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+            self.hits += 1
+        else:
+            self.misses += 1
+        return found
+
+    def put(self, key: tuple[object, ...], value: tuple[str, str]) -> None:
+        """Remember a window."""
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every window (the model changed)."""
+        self._items.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +131,26 @@ class PipelineResult:
     raw: str = ""
     """The model's text before post-processing (for logs and benchmarks)."""
     timings: dict[str, float] = field(default_factory=dict)
+    cache: CacheHit = CacheHit.MISS
+    """Whether the completion came from the cache (and how), or from the model."""
 
 
 def _indent_width(line: str) -> int:
     return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
+
+
+def _leading_ws(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _rows_back(text: str, line_start: int, n: int) -> int:
+    """Offset of the start of the row ``n`` rows above the row that starts at ``line_start``."""
+    pos = line_start
+    for _ in range(n):
+        if pos == 0:
+            break
+        pos = text.rfind("\n", 0, pos - 1) + 1
+    return pos
 
 
 def early_stop(ctx: FimContext) -> Callable[[str], bool]:
@@ -87,6 +187,209 @@ def early_stop(ctx: FimContext) -> Callable[[str], bool]:
     return block_done
 
 
+def _scope_headers(text: str, starts: list[int], top: int, width: int) -> list[str]:
+    """Lines above row ``top`` that open the scopes around a line indented ``width``.
+
+    ``starts`` holds the start offsets of rows ``top`` and up (``starts[i]`` is row
+    ``top - i``'s start, walking upwards), extended here as needed. Indentation-based so it
+    needs no tree: each non-blank line above that is less indented than the last one found.
+    """
+    found: list[str] = []
+    pos = starts[0]
+    scanned = 0
+    while pos > 0 and width > 0 and scanned < _MAX_HEADER_SCAN:
+        start = text.rfind("\n", 0, pos - 1) + 1
+        line = text[start:pos]
+        pos = start
+        scanned += 1
+        if not line.strip():
+            continue
+        w = _indent_width(line)
+        if w < width and line.lstrip()[:1] not in ")]}":
+            found.append(line if line.endswith("\n") else line + "\n")
+            width = w
+    found.reverse()
+    return found[-_MAX_HEADER_LINES:]
+
+
+def _cut_window(
+    stable: str,
+    cursor: int,
+    *,
+    language: str | None,
+    path: str | None,
+    shape: Shape,
+    budget: int,
+    count_tokens: Callable[[str], int],
+    align_lines: int,
+) -> tuple[str, str]:
+    """Cut (prefix, suffix) from ``stable`` (the text without the middle) at ``cursor``.
+
+    When everything above the cursor fits, :func:`build_context` cuts as usual. When it
+    does not, the window's first row is moved down to a multiple of ``align_lines`` (the
+    scope headers above it are kept in front), and :func:`build_context` gets only that
+    much text above the cursor, so it keeps all of it: the prompt's start stays put while
+    the cursor moves over ``align_lines`` rows.
+    """
+
+    def count(chunk: str) -> int:
+        return cached_count(count_tokens, chunk) if chunk else 0
+
+    budget = max(0, budget)
+    prefix_share = int(budget * PREFIX_SHARE)
+    # Cost of the suffix side, only as far as it can matter.
+    suffix_cost = 0
+    pos = cursor
+    while pos < len(stable) and suffix_cost <= budget:
+        end = stable.find("\n", pos)
+        end = len(stable) if end < 0 else end + 1
+        suffix_cost += count(stable[pos:end])
+        pos = end
+    bottom = pos  # the text build_context sees ends here (a superset of what it keeps)
+    allowance = max(prefix_share, budget - suffix_cost)
+
+    # Walk up while the rows above fit the prefix's allowance.
+    starts = [cursor]  # starts[i] = start of the row i rows above the cursor row
+    cost = 0
+    pos = cursor
+    fits_all = True
+    while pos > 0:
+        start = stable.rfind("\n", 0, pos - 1) + 1
+        c = count(stable[start:pos])
+        if cost + c > allowance:
+            fits_all = False
+            break
+        cost += c
+        starts.append(start)
+        pos = start
+    top_start = 0
+    header = ""
+    if not fits_all and align_lines > 1:
+        # The scopes around the cursor, judged from the nearest line above (not from the
+        # cursor line: its indentation changes as the user types it).
+        above = stable[:cursor].rstrip()
+        last = above[above.rfind("\n") + 1 :]
+        width = _indent_width(last) + (1 if last.rstrip()[-1:] in (":", "{", "(", "[") else 0)
+        cursor_row = stable.count("\n", 0, cursor)
+        natural_top = cursor_row - (len(starts) - 1)
+        aligned = -(-natural_top // align_lines) * align_lines
+        while True:
+            aligned = min(aligned, cursor_row)
+            index = cursor_row - aligned
+            headers = _scope_headers(stable, starts[index:], aligned, width)
+            header = "".join(headers)
+            rows_cost = sum(count(stable[starts[i + 1] : starts[i]]) for i in range(index))
+            if aligned >= cursor_row or rows_cost + count(header) <= allowance:
+                break
+            aligned += align_lines
+        top_start = starts[index]
+    elif not fits_all:
+        top_start = starts[-1]
+    sub = header + stable[top_start:bottom]
+    sub_cursor = len(header) + cursor - top_start
+    ctx = build_context(
+        sub,
+        sub_cursor,
+        language=language,
+        path=path,
+        shape=shape,
+        budget_tokens=budget,
+        count_tokens=count_tokens,
+        tree=parse(sub, language) if language else None,
+    )
+    return ctx.prefix, ctx.suffix
+
+
+def kv_window(
+    text: str,
+    offset: int,
+    *,
+    language: str | None,
+    path: str | None,
+    shape: Shape,
+    budget_tokens: int,
+    count_tokens: Callable[[str], int],
+    memo: WindowMemo | None = None,
+    middle_lines: int = MIDDLE_LINES,
+    align_lines: int = ALIGN_LINES,
+) -> KvWindow | None:
+    """Split the text around the cursor into the KV-cache-friendly prompt pieces.
+
+    The middle is the text from the start of the last row that is a multiple of
+    ``middle_lines`` up to the cursor; the window (prefix above it, suffix below the
+    cursor) is cut from the document *without* the middle, within ``budget_tokens`` minus
+    a reserve for the middle (rounded up to :data:`MIDDLE_RESERVE_QUANTUM` so typing does
+    not change it). Returns None when the middle would be unreasonably long (a minified
+    line): the caller then uses the plain layout.
+    """
+    offset = max(0, min(offset, len(text)))
+    line_start = text.rfind("\n", 0, offset) + 1
+    line_end = text.find("\n", offset)
+    line_end = len(text) if line_end < 0 else line_end
+    mid_start = line_start
+    if middle_lines > 1:
+        back = text.count("\n", 0, line_start) % middle_lines
+        if back:
+            start = _rows_back(text, line_start, back)
+            if offset - start <= MAX_MIDDLE_CHARS:
+                mid_start = start
+    if offset - mid_start > MAX_MIDDLE_CHARS:
+        return None
+    middle = text[mid_start:offset]
+    middle_cost = count_tokens(middle) if middle else 0
+    reserve = -(-max(1, middle_cost) // MIDDLE_RESERVE_QUANTUM) * MIDDLE_RESERVE_QUANTUM
+    budget = max(0, budget_tokens - reserve)
+    stable = text[:mid_start] + text[offset:]
+    cursor_line = text[line_start:line_end]
+    key = (stable, mid_start, budget, language, path, align_lines)
+    found = memo.get(key) if memo is not None else None
+    if found is None:
+        found = _cut_window(
+            stable,
+            mid_start,
+            language=language,
+            path=path,
+            shape=shape,
+            budget=budget,
+            count_tokens=count_tokens,
+            align_lines=align_lines,
+        )
+        if memo is not None:
+            memo.put(key, found)
+    prefix, suffix = found
+    indent = _leading_ws(cursor_line)
+    head = FimContext(prefix, suffix, shape, language, path, indent)
+    shown = middle.rstrip(" \t")
+    return KvWindow(
+        head=head,
+        middle=shown,
+        held=middle[len(shown) :],
+        full=replace(head, prefix=prefix + middle),
+    )
+
+
+def strip_held(raw: str, held: str) -> str:
+    """The model's output without the whitespace the user already typed (``held``).
+
+    The prompt stopped before that whitespace, so the model usually writes it again; the
+    completion starts at the cursor, after it. Only whitespace is ever removed: an output
+    that starts otherwise is left to post-processing.
+    """
+    if not held:
+        return raw
+    if raw.startswith(held):
+        return raw[len(held) :]
+    lead = len(raw) - len(raw.lstrip(" \t"))
+    return raw[min(lead, len(held)) :]
+
+
+def _after_held(check: Callable[[str], bool], held: str) -> Callable[[str], bool]:
+    """``check`` applied to the output as it will be shown (held whitespace removed)."""
+    if not held:
+        return check
+    return lambda text: check(strip_held(text, held))
+
+
 def complete(
     request: CompletionRequest,
     backend: Backend,
@@ -94,8 +397,23 @@ def complete(
     cancel: CancelToken | None = None,
     *,
     tree: Any = None,
+    cache: CompletionCache | None = None,
+    windows: WindowMemo | None = None,
+    repo_files: Sequence[tuple[str, str]] = (),
 ) -> PipelineResult:
-    """Run the whole pipeline for one request."""
+    """Run the whole pipeline for one request.
+
+    Args:
+        request: The document snapshot and cursor.
+        backend: The loaded model.
+        settings: Limits and switches (``kv_prompt``, ``middle_lines`` and
+            ``window_align_lines`` are read when present; see the module constants).
+        cancel: Set by the engine when a newer request supersedes this one.
+        tree: The document's syntax tree, for the trigger.
+        cache: Recent completions; consulted before the model and filled after it.
+        windows: Recent prompt windows (keeps the prompt's start stable while typing).
+        repo_files: ``(path, content)`` pairs of other files to put first in the prompt.
+    """
     cancel = cancel or CancelToken()
     timings: dict[str, float] = {}
     doc = request.document
@@ -112,21 +430,64 @@ def complete(
     max_tokens = max_tokens_for(shape, settings.max_tokens)
     budget = settings.prompt_tokens or info.n_ctx - max_tokens
     budget = max(64, min(budget, info.n_ctx - max_tokens) - PROMPT_OVERHEAD_TOKENS)
+    if repo_files:
+        budget = max(64, budget - sum(cached_count(backend.count_tokens, c) for _, c in repo_files))
 
     t0 = time.perf_counter()
-    ctx = build_context(
-        doc.text,
-        offset,
-        language=language,
-        path=doc.path,
-        shape=shape,
-        budget_tokens=budget,
-        count_tokens=backend.count_tokens,
-        tree=tree,
-    )
-    prompt = render_fim_prompt(info.template, ctx)
+    window = None
+    if settings.kv_prompt:
+        window = kv_window(
+            doc.text,
+            offset,
+            language=language,
+            path=doc.path,
+            shape=shape,
+            budget_tokens=budget,
+            count_tokens=backend.count_tokens,
+            memo=windows,
+            middle_lines=settings.middle_lines,
+            align_lines=settings.window_align_lines,
+        )
+    if window is not None:
+        ctx, prompt_ctx, middle, held = window.full, window.head, window.middle, window.held
+        key_head, key_typed = prompt_ctx.prefix, middle + held
+    else:
+        ctx = build_context(
+            doc.text,
+            offset,
+            language=language,
+            path=doc.path,
+            shape=shape,
+            budget_tokens=budget,
+            count_tokens=backend.count_tokens,
+            tree=tree,
+        )
+        prompt_ctx, middle, held = ctx, "", ""
+        # The plain layout has no middle: key the whole prefix as "typed" so that
+        # typed-through lookups still work.
+        key_head, key_typed = "", ctx.prefix
     timings["context_ms"] = (time.perf_counter() - t0) * 1000
 
+    key = CacheKey(
+        model=info.path or info.name,
+        shape=Shape.BLOCK,  # shape-independent: a hit is fitted to the shape below
+        head="".join(f"{p}\0{c}\0" for p, c in repo_files) + key_head,
+        suffix=prompt_ctx.suffix,
+        typed=key_typed,
+    )
+    if cache is not None:
+        t0 = time.perf_counter()
+        found = cache.get(key)
+        timings["cache_ms"] = (time.perf_counter() - t0) * 1000
+        if found is not None:
+            completion = found.completion
+            if completion is not None and shape is Shape.LINE and "\n" in completion.text:
+                first = keep_first_line(completion.text).rstrip()
+                completion = Completion(first, 0) if first.strip() else None
+            reason = "" if completion else "nothing usable (cached)"
+            return PipelineResult(completion, shape, reason, timings=timings, cache=found.hit)
+
+    prompt = render_fim_prompt(info.template, prompt_ctx, repo_files, middle_head=middle)
     if cancel.cancelled:
         return PipelineResult(None, shape, "cancelled", timings=timings)
     gen = backend.generate(
@@ -135,17 +496,22 @@ def complete(
             max_tokens=max_tokens,
             temperature=settings.temperature,
             time_budget_ms=settings.time_budget_ms,
-            should_stop=early_stop(ctx),
+            max_predict_ms=settings.max_predict_ms,
+            should_stop=_after_held(early_stop(ctx), held),
         ),
         cancel,
     )
     timings["prompt_eval_ms"] = gen.prompt_ms
     timings["generate_ms"] = gen.generate_ms
+    timings["llama_ms"] = gen.llama_ms
     if gen.stop_reason is StopReason.CANCELLED:
         return PipelineResult(None, shape, "cancelled", gen, gen.text, timings)
 
     t0 = time.perf_counter()
-    completion = postprocess(gen.text, ctx)
+    completion = postprocess(strip_held(gen.text, held), ctx)
     timings["postprocess_ms"] = (time.perf_counter() - t0) * 1000
+    if cache is not None and settings.temperature == 0:
+        # Sampled (temperature > 0) results are not reproducible: not worth repeating.
+        cache.put(key, completion)
     reason = "" if completion else "nothing usable after post-processing"
     return PipelineResult(completion, shape, reason, gen, gen.text, timings)

@@ -7,12 +7,16 @@ never read as a control token.
 
 Layout, when repository files are given, puts them first (they change rarely) and the
 current file's prefix/suffix last, so the KV cache of a previous request covers as much of
-the prompt as possible:
+the prompt as possible. With ``middle_head`` (the text typed on the cursor line so far,
+possibly with a few whole lines above it), that text goes *after* the middle token — the
+layout llama.cpp's ``/infill`` uses for its ``prompt`` field: the model then continues it,
+and typing a character only appends tokens at the very end of the prompt instead of
+changing the prefix and so forcing the whole suffix to be evaluated again:
 
 * families with repo tokens (Qwen2.5-Coder)::
 
     <|repo_name|>name\\n<|file_sep|>path\\ncontent … <|file_sep|>current/path\\n
-    <|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>
+    <|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>middle_head
 
 * the others (DeepSeek-Coder's repository format): each file as a comment line with its
   path then its content, inside the prefix section before the current file::
@@ -97,6 +101,8 @@ def render_fim_prompt(
     ctx: FimContext,
     repo_files: Sequence[tuple[str, str]] = (),
     repo_name: str = DEFAULT_REPO_NAME,
+    *,
+    middle_head: str = "",
 ) -> Prompt:
     """Render ``ctx`` (and optional repository files) as a prompt in ``template``'s format.
 
@@ -106,6 +112,9 @@ def render_fim_prompt(
         repo_files: ``(path, content)`` pairs of other files to show first, most useful
             last (nearest to the cursor); empty for a plain FIM prompt.
         repo_name: Repository name for families whose repo format names it.
+        middle_head: Text the middle starts with, put after the middle token (the code
+            between the end of ``ctx.prefix`` and the cursor); empty for the plain
+            prefix-suffix-middle layout.
 
     Returns:
         A prompt whose text parts are code and whose :class:`Special` parts are control
@@ -129,6 +138,7 @@ def render_fim_prompt(
         Special(template.suffix),
         ctx.suffix,
         Special(template.middle),
+        middle_head,
     ]
     return Prompt(
         parts=tuple(p for p in parts if not (isinstance(p, str) and p == "")),

@@ -6,8 +6,10 @@ nodes around the cursor:
 * ``Shape.NONE`` – the cursor sits inside an identifier with code right after it, or
   (unless the user invoked completion explicitly) inside a comment or a string;
 * ``Shape.LINE`` – text follows the cursor on its line, or the cursor is inside an
-  argument list, a condition or an expression, or ends a line that is not a body opener;
-* ``Shape.BLOCK`` – the cursor line is empty/whitespace-only, or the text before the
+  argument list, a condition or an expression, or ends a line that is not a body opener,
+  or sits on a blank line between two statements of one block (the next line of code
+  is at the cursor's indentation and neither closes the block nor starts a definition);
+* ``Shape.BLOCK`` – any other empty/whitespace-only cursor line, or the text before the
   cursor opens a body (``def …:``, ``{``, ``then``, ``do`` …).
 
 Without a grammar the same decisions are made from the line text alone (indentation,
@@ -23,7 +25,13 @@ from tree_sitter import Node, Tree
 from lsp_server.core import Shape
 from lsp_server.repo.parsing import byte_offset, node_at
 
-__all__ = ["LINE_TOKEN_CAP", "decide_shape", "line_comment_markers", "max_tokens_for"]
+__all__ = [
+    "LINE_TOKEN_CAP",
+    "decide_shape",
+    "line_comment_markers",
+    "max_tokens_for",
+    "opens_body",
+]
 
 LINE_TOKEN_CAP = 64
 """Most tokens a single-line completion may take (a long line is rarely longer)."""
@@ -76,6 +84,17 @@ _END_BLOCK_START = re.compile(
     r"defmodule)\b"
 )
 _LUA_FUNCTION_EXPR = re.compile(r"\bfunction\b[^()]*\([^()]*\)\s*$")
+_LOOKAHEAD_LINES = 20
+"""Most lines looked at after a blank cursor line for the next line of code."""
+_BLOCK_END = re.compile(
+    r"(?:end|else|elif|elsif|elseif|except|finally|catch|rescue|ensure|fi|done|esac|until|"
+    r"case|default|when|in)\b"
+)
+_DEFINITION_START = re.compile(
+    r"(?:@\w|(?:export\s+)?(?:default\s+)?(?:async\s+)?(?:pub(?:\([^)]*\))?\s+)?"
+    r"(?:def|class|function|func|fn|impl|struct|enum|trait|interface|module|namespace|"
+    r"template|sub|proc|local\s+function|public|private|protected|internal|static)\b)"
+)
 
 # Node types (by substring) in whose text a completion is unwanted.
 _STRINGY = ("string", "char_literal", "character_literal", "heredoc", "regex", "rune_literal")
@@ -180,13 +199,41 @@ def decide_shape(
     if not stripped:
         if node is not None and _innermost_container(node, offset, text, tree) == "list":
             return Shape.LINE
+        if _between_statements(text, line_end, before):
+            return Shape.LINE
         return Shape.BLOCK
-    if _opens_body(stripped, language):
+    if opens_body(stripped, language):
         return Shape.BLOCK
     return Shape.LINE
 
 
-def _opens_body(stripped: str, language: str | None) -> bool:
+def _between_statements(text: str, line_end: int, before: str) -> bool:
+    """True when the next code line continues the cursor's block at the cursor's level.
+
+    A blank line opened between two statements of one block is where a single
+    statement goes: the code after it already carries the block on. A next line that
+    closes the block (a dedent, a closer, ``end``/``else``…) or starts a new definition
+    leaves room for a whole body instead.
+    """
+    width = len(before.expandtabs(4))
+    pos = line_end
+    for _ in range(_LOOKAHEAD_LINES):
+        if pos >= len(text):
+            return False
+        nxt = text.find("\n", pos + 1)
+        line = text[pos + 1 : nxt if nxt >= 0 else len(text)].rstrip("\r")
+        pos = nxt if nxt >= 0 else len(text)
+        body = line.strip()
+        if not body:
+            continue
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if len(indent.expandtabs(4)) != width:
+            return False
+        return not (body[0] in ")]}" or _BLOCK_END.match(body) or _DEFINITION_START.match(body))
+    return False
+
+
+def opens_body(stripped: str, language: str | None) -> bool:
     """True when the line text before the cursor opens a body (block) to fill in."""
     last = stripped[-1]
     if last == "{":

@@ -8,6 +8,8 @@ import dataclasses
 import threading
 import time
 
+import pytest
+
 from lsp_server.backends.base import (
     CancelToken,
     Generation,
@@ -18,7 +20,7 @@ from lsp_server.backends.base import (
 from lsp_server.completion.fim import get_template
 from lsp_server.core import CompletionRequest, DocumentSnapshot
 from lsp_server.engine import Engine, ModelState
-from lsp_server.errors import ModelLoadError
+from lsp_server.errors import BackendError, ModelLoadError
 from lsp_server.settings import Settings
 
 TEXT = "def add(a, b):\n    \n"
@@ -148,3 +150,81 @@ async def test_same_settings_do_not_reload():
     assert not engine.configure(dataclasses.replace(Settings(), max_tokens=64))
     await engine.complete(REQUEST)
     assert calls == [1]
+
+
+async def test_flood_never_queues_more_than_one_request():
+    backend = SlowBackend(["x"] * 10_000, delay=0.005)
+    engine = engine_with(backend, max_tokens=10_000)
+    tasks = []
+    for _ in range(50):
+        tasks.append(asyncio.ensure_future(engine.complete(REQUEST)))
+        await asyncio.sleep(0.001)
+    t0 = time.perf_counter()
+    older = await asyncio.gather(*tasks[:-1])
+    assert time.perf_counter() - t0 < 0.2  # superseded requests answer at once
+    assert all(r.completion is None and r.reason == "cancelled" for r in older)
+    assert engine.max_waiting == 1
+    assert backend.max_running == 1
+    engine.cancel_document(REQUEST.document.uri)
+    last = await asyncio.wait_for(tasks[-1], 1)
+    assert last.completion is None
+    # Most of the flood never reached the model.
+    assert len(backend.generated) < 25
+
+
+async def test_superseded_running_request_answers_before_its_generation_stops():
+    backend = SlowBackend(["x"] * 100, delay=0.3)
+    engine = engine_with(backend, max_tokens=100)
+    first = asyncio.ensure_future(engine.complete(REQUEST))
+    while backend.running == 0:
+        await asyncio.sleep(0.005)
+    second = asyncio.ensure_future(engine.complete(REQUEST))
+    t0 = time.perf_counter()
+    r1 = await first
+    assert time.perf_counter() - t0 < 0.1  # not after the 0.3 s token
+    assert r1.reason == "cancelled"
+    engine.cancel_document(REQUEST.document.uri)
+    assert (await second).completion is None
+
+
+async def test_closing_the_document_cancels_its_request():
+    backend = SlowBackend(["x"] * 10_000, delay=0.005)
+    engine = engine_with(backend, max_tokens=10_000)
+    task = asyncio.ensure_future(engine.complete(REQUEST))
+    while backend.running == 0:
+        await asyncio.sleep(0.005)
+    engine.cancel_document("file:///other.py")
+    await asyncio.sleep(0.02)
+    assert not task.done()
+    engine.cancel_document(REQUEST.document.uri)
+    result = await asyncio.wait_for(task, 0.2)
+    assert result.completion is None and result.reason == "cancelled"
+    for _ in range(100):
+        if backend.running == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert backend.running == 0 and backend.generated[0] < 1000
+
+
+async def test_repeats_come_from_the_cache_and_stats_are_kept():
+    backend = SlowBackend(["return", " a", " +", " b"])
+    engine = engine_with(backend)
+    first = await engine.complete(REQUEST)
+    again = await engine.complete(REQUEST)
+    assert again.completion == first.completion and again.cache.value == "exact"
+    assert len(backend.generated) == 1
+    stats = [s.as_dict() for s in engine.stats]
+    assert [s["cache"] for s in stats] == ["miss", "exact"]
+    assert [s["outcome"] for s in stats] == ["ok", "ok"]
+    assert all(s["total_ms"] >= s["own_ms"] >= 0 for s in stats)
+
+
+async def test_backend_errors_reach_the_caller():
+    class Broken(SlowBackend):
+        def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
+            raise BackendError("llama.cpp failed")
+
+    engine = engine_with(Broken([]))
+    for _ in range(2):  # the worker survives the error and answers the next request
+        with pytest.raises(BackendError):
+            await asyncio.wait_for(engine.complete(REQUEST), 1)

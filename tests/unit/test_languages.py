@@ -144,3 +144,80 @@ def test_typing_through_a_document_keeps_the_tree_in_sync() -> None:
     assert fresh is not None and doc.tree is not None
     assert str(doc.tree.root_node) == str(fresh.root_node)
     assert not doc.tree.root_node.has_error
+
+
+_LONG = "x = [" + ", ".join(str(i) for i in range(3000)) + "]"
+BAD_INPUTS = [
+    # (name, languageId, path, source with caret, model output, expected completion or None)
+    (
+        "syntax errors",
+        "python",
+        "a.py",
+        "def f(:\n    return )\n\ndef g(x):\n    █\n",
+        "return x + 1\n\ndef h():\n",
+        "return x + 1",
+    ),
+    ("mixed tabs and spaces", "python", "a.py", "if a:\n\tif b:\n\t    █\n", "c = 1\n", "c = 1"),
+    (
+        "CRLF",
+        "javascript",
+        "a.js",
+        "function f(a) {\r\n  █\r\n}\r\n",
+        "return a;\r\n}\r\n",
+        "return a;",
+    ),
+    ("a line over 10,000 chars", "python", "a.py", _LONG + "\ny = █\n", "len(x)\n", "len(x)"),
+    (
+        "non-UTF-8 bytes",
+        "python",
+        "a.py",
+        b"s = '\xff\xfe caf\xe9'\ndef f():\n    \xe9 = 1\n    \n".decode(
+            "utf-8", "surrogateescape"
+        ).replace("    \n", "    █\n"),
+        "return s\n",
+        "return s",
+    ),
+    ("emoji and CJK", "python", "a.py", 's = "😀中文"\nt = █\n', 's + "字"\n', 's + "字"'),
+    ("unknown language", "klingon", "a.tlh", "qaStaH █\n", "nuq\n", "nuq"),
+    ("unknown language, no path", "", "", "    █\n", "   \n", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "language_id", "path", "source", "raw", "expected"),
+    BAD_INPUTS,
+    ids=[case[0] for case in BAD_INPUTS],
+)
+def test_bad_input_gives_a_sensible_completion_or_none(
+    name: str, language_id: str, path: str, source: str, raw: str, expected: str | None
+) -> None:
+    from lsp_server.completion.fim import QWEN
+    from lsp_server.completion.prompt import render_fim_prompt
+
+    offset = source.index(CARET)
+    text = source.replace(CARET, "")
+    language = language_for(language_id, path or None)
+    doc = ParsedDocument(text, language)
+    # An edit and its undo leave the tree as a fresh parse would.
+    doc.apply_edit(offset, offset, "z")
+    doc.apply_edit(offset, offset + 1, "")
+    assert doc.text == text
+    shape = decide_shape(text, offset, language, invoked=True, tree=doc.tree)
+    assert shape is not Shape.NONE
+    ctx = build_context(
+        text,
+        offset,
+        language=language,
+        path=path or None,
+        shape=shape,
+        budget_tokens=256,
+        count_tokens=word_count,
+        tree=doc.tree,
+    )
+    render_fim_prompt(QWEN, ctx).render()
+    result = postprocess(raw, ctx)
+    if expected is None:
+        assert result is None
+    else:
+        assert result is not None
+        assert result.text.replace("\r\n", "\n") == expected

@@ -503,3 +503,78 @@ def test_very_long_runs_are_tokenized_in_pieces_not_a_segfault(tiny_model_path):
     assert "".join(pieces) == text
     assert all(len(p) <= MAX_TOKENIZE_PIECE for p in pieces)
     assert all(p.endswith("\n") or p.endswith("x") or p.endswith("y") for p in pieces[:-1])
+
+
+class _CancelAfter(CancelToken):
+    """A cancel token that reads as set from its ``n``-th look on."""
+
+    __slots__ = ("looks", "n")
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+        self.looks = 0
+
+    @property
+    def cancelled(self) -> bool:
+        self.looks += 1
+        return self.looks >= self.n
+
+
+def test_prompt_evaluation_stops_at_a_chunk_and_keeps_what_it_evaluated(
+    tiny_model_path: Path,
+) -> None:
+    b = LlamaCppBackend.load(tiny_model_path, n_ctx=512, n_threads=1)
+    try:
+        b.eval_chunk_tokens = 16
+        long_ctx = FimContext(prefix="x = 1\n" * 50, suffix="\n")
+        prompt = fim_prompt(b, long_ctx)
+        stopped = b.generate(GenerationRequest(prompt), _CancelAfter(4))
+        assert stopped.stop_reason is StopReason.CANCELLED and stopped.text == ""
+        assert stopped.evaluated_tokens == 3 * 16  # three chunks, then the cancel
+        # The request that superseded it starts from those chunks.
+        done = b.generate(GenerationRequest(prompt), CancelToken())
+        assert done.text == DEFAULT_COMPLETION
+        assert done.evaluated_tokens == done.prompt_tokens - 3 * 16
+    finally:
+        b.close()
+
+
+def test_typing_after_the_middle_token_evaluates_only_the_typed_tokens(
+    backend: LlamaCppBackend,
+) -> None:
+    template = backend.info.template
+    first = backend.generate(
+        GenerationRequest(render_fim_prompt(template, CTX, middle_head="    r")), CancelToken()
+    )
+    typed = backend.generate(
+        GenerationRequest(render_fim_prompt(template, CTX, middle_head="    re")), CancelToken()
+    )
+    assert first.prompt_tokens > 20
+    assert typed.prompt_tokens == first.prompt_tokens + 1
+    assert typed.evaluated_tokens == 1  # only "e": everything before it was cached
+
+
+def test_hard_predict_limit_stops_an_endless_generation(tmp_path: Path) -> None:
+    b = load_chain(tmp_path, {FIM_END: "x", "x": "x"})
+    try:
+        result = run(b, max_tokens=100_000, max_predict_ms=30.0)
+        assert result.stop_reason is StopReason.TIMEOUT
+        assert 0 < result.generated_tokens < 100_000
+        assert result.generate_ms < 1000
+    finally:
+        b.close()
+
+
+def test_llama_time_is_part_of_the_total(backend: LlamaCppBackend) -> None:
+    result = run(backend)
+    assert 0 < result.llama_ms <= result.prompt_ms + result.generate_ms
+
+
+def test_long_prompt_parts_tokenize_the_same_from_the_cache(backend: LlamaCppBackend) -> None:
+    text = "def f(x):\n    return x * 2\n" * 20
+    prompt = Prompt((Special(FIM_BEGIN), text, Special(FIM_HOLE), Special(FIM_END)))
+    first = backend.prompt_tokens(prompt)
+    again = backend.prompt_tokens(prompt)
+    assert first == again
+    assert first[1:-2] == backend.tokenize(text)

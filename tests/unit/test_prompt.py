@@ -132,3 +132,26 @@ def test_comment_marker(path: str | None, language: str | None, marker: str) -> 
 def test_render_is_pure() -> None:
     template = get_template("starcoder")
     assert render_fim_prompt(template, CTX) == render_fim_prompt(template, CTX)
+
+
+def test_middle_head_goes_after_the_middle_token() -> None:
+    ctx = FimContext(prefix="def f():\n", suffix="\n\nprint(f())\n")
+    prompt = render_fim_prompt(get_template("qwen"), ctx, middle_head="    ret")
+    assert prompt.parts == (
+        Special("<|fim_prefix|>"),
+        "def f():\n",
+        Special("<|fim_suffix|>"),
+        "\n\nprint(f())\n",
+        Special("<|fim_middle|>"),
+        "    ret",
+    )
+
+
+def test_typing_changes_only_the_end_of_the_prompt() -> None:
+    template = get_template("qwen")
+    ctx = FimContext(prefix="def f():\n", suffix="\n", path="m.py")
+    files = [("a.py", "A = 1\n")]
+    one = render_fim_prompt(template, ctx, files, middle_head="    r")
+    two = render_fim_prompt(template, ctx, files, middle_head="    re")
+    assert one.parts[:-1] == two.parts[:-1]
+    assert one.render() + "e" == two.render()

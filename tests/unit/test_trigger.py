@@ -211,3 +211,55 @@ def test_max_tokens_for_caps_by_shape() -> None:
     assert max_tokens_for(Shape.LINE, 16) == 16
     assert max_tokens_for(Shape.BLOCK, 256) == 256
     assert max_tokens_for(Shape.BLOCK, 0) == 1
+
+
+BETWEEN_CASES = [
+    ("python", "def f(x):\n    a = 1\n    █\n    return a\n"),
+    ("javascript", "function f() {\n  const a = 1;\n  █\n  return a;\n}\n"),
+    ("typescript", "function f(): number {\n  let a = 1;\n\n  █\n\n  return a;\n}\n"),
+    ("java", "class A {\n  int f() {\n    int a = 1;\n    █\n    return a;\n  }\n}\n"),
+    ("go", "func f() int {\n\ta := 1\n\t█\n\treturn a\n}\n"),
+    ("rust", "fn f() -> i32 {\n    let a = 1;\n    █\n    a\n}\n"),
+    ("c", "int f(void) {\n    int a = 1;\n    █\n    return a;\n}\n"),
+    ("cpp", "int f() {\n    auto a = 1;\n    █\n    return a;\n}\n"),
+    (
+        "csharp",
+        "class A {\n    int F() {\n        var a = 1;\n        █\n        return a;\n    }\n}\n",
+    ),
+    ("ruby", "def f\n  a = 1\n  █\n  a\nend\n"),
+    ("php", "<?php\nfunction f() {\n    $a = 1;\n    █\n    return $a;\n}\n"),
+    ("lua", "function f()\n  local a = 1\n  █\n  return a\nend\n"),
+    ("bash", "f() {\n  a=1\n  █\n  echo $a\n}\n"),
+    (None, "step one\n  █\n  step two\n"),
+]
+
+
+@pytest.mark.parametrize(("language", "source"), BETWEEN_CASES)
+def test_blank_line_between_statements_of_a_block_is_line(
+    language: str | None, source: str
+) -> None:
+    assert shape(source, language) is Shape.LINE
+    assert shape(source, language, tree=False) is Shape.LINE
+
+
+@pytest.mark.parametrize(
+    ("language", "source"),
+    [
+        # The next line dedents: the block may go on for several lines.
+        ("python", "def f(x):\n    a = 1\n    █\n\nprint(f(1))\n"),
+        # The next line closes the block.
+        ("javascript", "function f() {\n  const a = 1;\n  █\n}\n"),
+        ("ruby", "if x\n  a = 1\n  █\nend\n"),
+        ("python", "try:\n    a()\n█\nexcept E:\n    pass\n"),
+        # The next line starts a new definition at the cursor's level.
+        ("python", "class A:\n    x = 1\n    █\n    def f(self):\n        pass\n"),
+        ("rust", "impl A {\n    █\n    pub fn f(&self) {}\n}\n"),
+        ("java", "class A {\n  █\n  public void f() {}\n}\n"),
+        # Nothing after the cursor.
+        ("python", "a = 1\n█"),
+    ],
+)
+def test_blank_line_before_a_block_end_or_definition_stays_block(
+    language: str, source: str
+) -> None:
+    assert shape(source, language) is Shape.BLOCK
