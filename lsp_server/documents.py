@@ -73,6 +73,10 @@ class DocumentStore:
         self._reparse(doc)
         return doc
 
+    def all(self) -> list[Document]:
+        """Every open document."""
+        return list(self._docs.values())
+
     def close(self, uri: str) -> None:
         """Forget a closed document."""
         self._docs.pop(uri, None)

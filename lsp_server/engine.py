@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +81,11 @@ def load_backend(settings: Settings) -> Backend:
     )
 
 
+RepoProvider = Callable[
+    [CompletionRequest, Any, int, Callable[[str], int]], Sequence[tuple[str, str]]
+]
+"""(request, tree, token budget, count_tokens) -> repository files for the prompt."""
+
 Listener = Callable[[ModelState, str], None]
 
 
@@ -105,6 +110,10 @@ class Engine:
         self.waiting = 0
         """Requests submitted and not yet started: 0 or 1 (for tests and benchmarks)."""
         self.max_waiting = 0
+        self.repo_provider: RepoProvider | None = None
+        """Chooses repository context for a request (set by the server once it indexes)."""
+        self.busy: threading.Event | None = None
+        """Set while a completion runs (the workspace indexer pauses meanwhile)."""
         """The most requests that ever waited at once (the queue depth; never above 1)."""
         self.cache = CompletionCache(DEFAULT_MAX_ENTRIES)
         """Recent completions (typed-through and repeats), for the loaded model."""
@@ -201,15 +210,30 @@ class Engine:
         backend = self._ensure_loaded()
         if backend is None or job.cancel.cancelled:
             return None
-        return complete(
-            job.request,
-            backend,
-            self._settings,
-            job.cancel,
-            tree=job.tree,
-            cache=self.cache,
-            windows=self.windows,
-        )
+        provider = self.repo_provider if self._settings.repo_context else None
+        repo_context = None
+        if provider is not None:
+
+            def repo_context(budget: int) -> Sequence[tuple[str, str]]:
+                return provider(job.request, job.tree, budget, backend.count_tokens)
+
+        busy = self.busy
+        if busy is not None:
+            busy.set()  # background indexing pauses while the model works
+        try:
+            return complete(
+                job.request,
+                backend,
+                self._settings,
+                job.cancel,
+                tree=job.tree,
+                cache=self.cache,
+                windows=self.windows,
+                repo_context=repo_context,
+            )
+        finally:
+            if busy is not None:
+                busy.clear()
 
     def _drain(self) -> None:
         """Take the one waiting job, if it is still there, and run it (worker thread)."""

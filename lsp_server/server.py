@@ -18,10 +18,11 @@ from pygls.lsp.server import LanguageServer
 
 from lsp_server import __version__
 from lsp_server.core import Completion, CompletionRequest
-from lsp_server.documents import DocumentStore
+from lsp_server.documents import DocumentStore, uri_to_path
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import CoderLspError
 from lsp_server.positions import normalize_encoding, offset_at, position_at
+from lsp_server.repo.index import WorkspaceIndex
 from lsp_server.settings import Settings, language_enabled, parse_settings
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,10 @@ class CoderLanguageServer(LanguageServer):
         self.plain_docs = False
         """Whether the client renders plain-text completion documentation."""
         self._pending_errors: tuple[str, ...] = ()
+        self.index: WorkspaceIndex | None = None
+        self._index_task: asyncio.Future[None] | None = None
+        self._watch_task: asyncio.Future[None] | None = None
+        """The workspace index (None until initialized with a workspace folder)."""
         self._shown_errors: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._load_task: asyncio.Task[Any] | None = None
@@ -122,6 +127,120 @@ class CoderLanguageServer(LanguageServer):
             self.protocol.notify(STATUS_NOTIFICATION, params)
         except Exception:  # the transport may be closing
             logger.debug("could not send status", exc_info=True)
+
+    # -- repository context ----------------------------------------------------------------
+    def workspace_roots(self) -> list[str]:
+        """Filesystem paths of the workspace folders (or the root URI)."""
+        uris = [f.uri for f in self.workspace.folders.values()] or (
+            [self.workspace.root_uri] if self.workspace.root_uri else []
+        )
+        return [p for p in (uri_to_path(u) for u in uris) if p]
+
+    def start_indexing(self) -> None:
+        """Index the workspace in the background (``$/progress``); completions go on meanwhile."""
+        if not self.settings.repo_context or self.index is not None:
+            return
+        roots = self.workspace_roots()
+        if not roots:
+            logger.info("no workspace folder: completions use the current file only")
+            return
+        from lsp_server.repo.index import WorkspaceIndex
+
+        self.index = WorkspaceIndex(roots, max_files=self.settings.index_max_files)
+        for doc in self.docs.all():
+            if doc.path:
+                self.index.set_open_document(doc.path, doc.text)
+        self.engine.repo_provider = self._repo_context
+        self.engine.busy = self.index.busy
+        self._index_task = asyncio.ensure_future(self._index_with_progress(self.index))
+        self._watch_task = asyncio.ensure_future(self.watch_files())
+
+    def _repo_context(
+        self, request: CompletionRequest, tree: Any, budget: int, count_tokens: Any
+    ) -> list[tuple[str, str]]:
+        """Repository files for one request (called on the generation worker)."""
+        from lsp_server.repo.rank import select_repo_context
+
+        doc = request.document
+        return select_repo_context(
+            self.index,
+            doc.path,
+            doc.text,
+            request.offset,
+            doc.language_id,
+            budget,
+            count_tokens,
+            tree=tree,
+        )
+
+    async def _index_with_progress(self, index: WorkspaceIndex) -> None:
+        loop = asyncio.get_running_loop()
+        token = await self._begin_progress("Indexing workspace")
+        last = [0.0]
+
+        def progress(done: int, total: int | None, message: str) -> None:
+            now = time.monotonic()
+            if token is None or now - last[0] < 0.5:
+                return
+            last[0] = now
+            pct = min(99, int(done * 100 / total)) if total else None
+            loop.call_soon_threadsafe(
+                self.work_done_progress.report,
+                token,
+                types.WorkDoneProgressReport(message=message, percentage=pct),
+            )
+
+        stats = await loop.run_in_executor(None, index.build, progress)
+        message = (
+            f"Indexed {stats.files} files ({stats.symbols} symbols) in {stats.elapsed_s:.1f} s"
+        )
+        if stats.truncated:
+            message += f"; stopped at the {self.settings.index_max_files}-file limit"
+        logger.info("%s", message)
+        for note in stats.notes:
+            logger.info("index: %s", note)
+        if token is not None:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+    async def _begin_progress(self, message: str) -> str | None:
+        """Create and begin a ``$/progress`` token when the client supports it."""
+        caps = self.client_capabilities
+        if caps.window is None or not caps.window.work_done_progress:
+            return None
+        token = f"coder-lsp-{uuid.uuid4().hex[:8]}"
+        try:
+            await self.work_done_progress.create_async(token)
+        except Exception as err:  # the client refused the token: carry on without progress
+            logger.debug("workDoneProgress/create failed: %s", err)
+            return None
+        self.work_done_progress.begin(
+            token, types.WorkDoneProgressBegin(title="coder-lsp", message=message)
+        )
+        return token
+
+    async def watch_files(self) -> None:
+        """Ask the client for ``workspace/didChangeWatchedFiles`` (dynamic registration)."""
+        caps = self.client_capabilities.workspace
+        watched = caps.did_change_watched_files if caps else None
+        if watched is None or not watched.dynamic_registration:
+            return
+        options = types.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[types.FileSystemWatcher(glob_pattern="**/*")]
+        )
+        try:
+            await self.client_register_capability_async(
+                types.RegistrationParams(
+                    registrations=[
+                        types.Registration(
+                            id="coder-lsp-watch",
+                            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                            register_options=options,
+                        )
+                    ]
+                )
+            )
+        except Exception as err:  # not fatal: saves and edits still update the index
+            logger.info("file watcher registration refused: %s", err)
 
     async def run_completion(
         self, uri: str, position: types.Position, invoked: bool
@@ -203,6 +322,7 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
             )
         ls.engine.configure(ls.settings)
         ls.start_loading()
+        ls.start_indexing()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(
@@ -215,7 +335,9 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
     def did_open(ls: CoderLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
         """textDocument/didOpen."""
         td = params.text_document
-        ls.docs.open(td.uri, td.text, td.language_id, td.version)
+        doc = ls.docs.open(td.uri, td.text, td.language_id, td.version)
+        if ls.index is not None and doc.path:
+            ls.index.set_open_document(doc.path, doc.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CoderLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -228,17 +350,43 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
             else:
                 r = (rng.start.line, rng.start.character, rng.end.line, rng.end.character)
                 changes.append((r, change.text))
-        ls.docs.change(params.text_document.uri, params.text_document.version, changes, ls.encoding)
+        doc = ls.docs.change(
+            params.text_document.uri, params.text_document.version, changes, ls.encoding
+        )
+        if ls.index is not None and doc is not None and doc.path:
+            ls.index.set_open_document(doc.path, doc.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CoderLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         """textDocument/didClose."""
+        doc = ls.docs.get(params.text_document.uri)
         ls.docs.close(params.text_document.uri)
+        if ls.index is not None and doc is not None and doc.path:
+            ls.index.close_document(doc.path)
         ls.engine.cancel_document(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: CoderLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
-        """textDocument/didSave (the open buffer already holds the saved text)."""
+        """textDocument/didSave: re-index the saved file (its buffer already is current)."""
+        path = uri_to_path(params.text_document.uri)
+        if ls.index is not None and path:
+            ls.index.update_file(path)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(
+        ls: CoderLanguageServer, params: types.DidChangeWatchedFilesParams
+    ) -> None:
+        """workspace/didChangeWatchedFiles: keep the index in step with the disk."""
+        if ls.index is None:
+            return
+        for change in params.changes:
+            path = uri_to_path(change.uri)
+            if not path:
+                continue
+            if change.type == types.FileChangeType.Deleted:
+                ls.index.remove_file(path)
+            else:
+                ls.index.update_file(path)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(

@@ -55,6 +55,13 @@ class Settings:
     """Start the local window on a multiple of this many lines, so scrolling keeps the cache."""
     cache_size: int = 256
     """Completions remembered for repeats and typed-through answers (0: no cache)."""
+    repo_context: bool = True
+    """Index the workspace and put definitions the file imports (and similar code) first in
+    the prompt, the way the model saw repositories in training."""
+    repo_share: float = 0.4
+    """Share of the prompt budget that repository context may take (0 to 0.8)."""
+    index_max_files: int = 20_000
+    """Most files the workspace index reads (a log line says when a workspace has more)."""
     log_level: str = "info"
     """Log level for stderr / window/logMessage: debug, info, warning, error."""
 
@@ -93,6 +100,14 @@ def _check(name: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError("must be a positive integer")
         return value
+    if name == "repo_share":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 0.8:
+            raise ValueError("must be a number from 0 to 0.8")
+        return float(value)
+    if name == "index_max_files":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError("must be an integer >= 0")
+        return value
     if name == "cache_size":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError("must be an integer >= 0")
@@ -103,7 +118,7 @@ def _check(name: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError("must be a number >= 0")
         return float(value)
-    if name in ("enable", "kv_prompt"):
+    if name in ("enable", "kv_prompt", "repo_context"):
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
         return value

@@ -37,6 +37,7 @@ from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.completion.trigger import decide_shape, max_tokens_for
 from lsp_server.core import Completion, CompletionRequest, FimContext, Shape
 from lsp_server.repo.parsing import language_for, parse
+from lsp_server.repo.rank import repo_budget
 from lsp_server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -400,6 +401,7 @@ def complete(
     cache: CompletionCache | None = None,
     windows: WindowMemo | None = None,
     repo_files: Sequence[tuple[str, str]] = (),
+    repo_context: Callable[[int], Sequence[tuple[str, str]]] | None = None,
 ) -> PipelineResult:
     """Run the whole pipeline for one request.
 
@@ -413,6 +415,8 @@ def complete(
         cache: Recent completions; consulted before the model and filled after it.
         windows: Recent prompt windows (keeps the prompt's start stable while typing).
         repo_files: ``(path, content)`` pairs of other files to put first in the prompt.
+        repo_context: Called with a token budget (``settings.repo_share`` of the prompt)
+            to choose ``repo_files`` when none are given; only when a completion is due.
     """
     cancel = cancel or CancelToken()
     timings: dict[str, float] = {}
@@ -430,6 +434,10 @@ def complete(
     max_tokens = max_tokens_for(shape, settings.max_tokens)
     budget = settings.prompt_tokens or info.n_ctx - max_tokens
     budget = max(64, min(budget, info.n_ctx - max_tokens) - PROMPT_OVERHEAD_TOKENS)
+    if not repo_files and repo_context is not None and settings.repo_share > 0:
+        t0 = time.perf_counter()
+        repo_files = repo_context(repo_budget(budget, settings.repo_share))
+        timings["repo_ms"] = (time.perf_counter() - t0) * 1000
     if repo_files:
         budget = max(64, budget - sum(cached_count(backend.count_tokens, c) for _, c in repo_files))
 

@@ -432,6 +432,61 @@ def test_line_completion_with_a_syntax_error_is_rejected_per_language() -> None:
         assert postprocess("(1 + ", ctx(source, language, Shape.LINE)) is None, language
 
 
+@pytest.mark.parametrize(
+    ("language", "source", "raw"),
+    [
+        ("python", "def f(x):\n    █\n    return x\n", "if x > 1:"),
+        ("javascript", "function f(x) {\n  █\n  return x;\n}\n", "if (x > 1) {"),
+        ("typescript", "function f(x: number) {\n  █\n  return x;\n}\n", "for (const y of ys) {"),
+        ("java", "class A {\n  int f(int x) {\n    █\n    return x;\n  }\n}\n", "while (x > 1) {"),
+        ("go", "package m\n\nfunc f(x int) int {\n\t█\n\treturn x\n}\n", "if x > 1 {"),
+        ("rust", "fn f(x: i32) -> i32 {\n    █\n    x\n}\n", "if x > 1 {"),
+        ("c", "int f(int *v) {\n    █\n    return 0;\n}\n", "if (v == NULL)"),
+        ("cpp", "int f(int x) {\n    █\n    return x;\n}\n", "for (int i = 0; i < x; i++)"),
+        ("csharp", "class A {\n  int F(int x) {\n    █\n    return x;\n  }\n}\n", "if (x > 1) {"),
+        ("php", "<?php\nfunction f($x) {\n    █\n    return $x;\n}\n", "foreach ($x as $y) {"),
+        ("ruby", "def f(x)\n  █\n  x\nend\n", "if x > 1"),
+        ("lua", "function f(x)\n  █\n  return x\nend\n", "for i = 1, x do"),
+        ("bash", "f() {\n  █\n  echo $1\n}\n", 'if [ -z "$1" ]; then'),
+    ],
+)
+def test_a_line_that_opens_a_body_is_kept(language: str, source: str, raw: str) -> None:
+    # The user writes the body next: judged with a placeholder body, not rejected.
+    assert text_of(postprocess(raw + "\n", ctx(source, language, Shape.LINE))) == raw
+    # An unbalanced line is still rejected.
+    assert postprocess("foo(1, ", ctx(source, language, Shape.LINE)) is None
+
+
+def test_placeholder_body_per_opener() -> None:
+    assert pp.placeholder_body("if (a) {", "javascript") == "}"
+    assert pp.placeholder_body("if a:", "python") == " pass"
+    assert pp.placeholder_body("x = 1", "python") is None
+    assert pp.placeholder_body("} else if (a)", "c") == " ;"
+    assert pp.placeholder_body("if a", "go") is None
+    assert pp.placeholder_body("while x do", "lua") == "\nend"
+    assert pp.placeholder_body("for f in *; do", "bash") == " :; done"
+    assert pp.placeholder_body("", "c") is None
+
+
+def test_reparse_in_a_window_cut_from_the_middle_of_an_object() -> None:
+    # The window opens inside an object literal, so it has errors of its own and error
+    # recovery reads `{ }` as an object; a sound body must still pass, a broken one not.
+    source = (
+        "    return 1\n  },\n  /** Reset. */\n  reset () {\n    █\n  },\n"
+        "  other () {\n    return 2\n  }\n}\n"
+    )
+    good = postprocess("fastNow = 0\n    onTick()\n  },\n", ctx(source, "javascript"))
+    assert text_of(good) == "fastNow = 0\n    onTick()"
+    assert postprocess("fastNow = (0\n", ctx(source, "javascript")) is None
+
+
+def test_a_block_completion_ending_in_an_opener_is_still_cut() -> None:
+    # BLOCK completions must leave the file parseable: no placeholder for them.
+    source = "function f(x) {\n  █\n}\n"
+    raw = "const y = x;\n  if (y) {"
+    assert text_of(postprocess(raw, ctx(source, "javascript"))) == "const y = x;"
+
+
 # -- bad input -----------------------------------------------------------------------------
 
 

@@ -1,0 +1,494 @@
+"""Cross-file completion benchmark: does repository context help the model?
+
+From real multi-file Python code that nobody here wrote (installed packages and the
+standard library), it picks *holes*: lines that use a name defined in another file of the
+same project and imported into this one, where the name appears nowhere earlier in the
+file except in the import. Each project is copied to a temporary folder, the hole line is
+removed from the copy on disk, and the same pipeline functions the server runs
+(``build_context`` → ``render_fim_prompt`` → ``generate`` → ``postprocess``) complete the
+line twice with the real model, greedy:
+
+* **file only** — the whole prompt budget goes to the current file;
+* **repo** — the workspace is indexed and :func:`select_repo_context` fills its share of
+  the budget; the local window gets the rest.
+
+It prints exact match and edit similarity of the completed line for both, per project and
+overall, plus the repository-context retrieval time. Not a pass/fail test.
+
+    .venv/bin/python bench/crossfile.py --holes 40
+
+``--index ROOT`` measures the index instead: a full build of ROOT (vendored folders such
+as site-packages included, so that CPython's ``lib/python3.11`` gives 10,000+ files), its
+memory, re-indexing one saved file, snippet retrieval latency, and the latency of a
+completion while a build runs in the background (the builder pausing while ``busy`` is
+set) against completions with no build running.
+
+    .venv/bin/python bench/crossfile.py --index /root/.pyenv/versions/3.11.7/lib/python3.11
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsp_server.backends.base import CancelToken, GenerationRequest
+from lsp_server.backends.llama_cpp import LlamaCppBackend
+from lsp_server.completion.context import build_context
+from lsp_server.completion.pipeline import early_stop
+from lsp_server.completion.postprocess import postprocess
+from lsp_server.completion.prompt import render_fim_prompt
+from lsp_server.core import Shape
+from lsp_server.registry import resolve_model
+from lsp_server.repo.imports import resolve_imports
+from lsp_server.repo.index import WorkspaceIndex
+from lsp_server.repo.parsing import language_for, parse
+from lsp_server.repo.rank import repo_budget, select_repo_context
+from lsp_server.repo.tags import extract_tags
+
+SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+STDLIB = Path(os.__file__).parent
+DEFAULT_PROJECTS = [
+    SITE / "site-packages" / "_pytest",
+    SITE / "site-packages" / "pygls",
+    SITE / "site-packages" / "huggingface_hub",
+    SITE / "site-packages" / "click",
+    SITE / "site-packages" / "anyio",
+    SITE / "site-packages" / "h11",
+    STDLIB / "email",
+    STDLIB / "asyncio",
+    STDLIB / "importlib",
+    STDLIB / "logging",
+]
+
+
+@dataclass(frozen=True)
+class Hole:
+    """One line to complete."""
+
+    project: str
+    rel: str
+    """Path of the file inside the copied project (posix)."""
+    row: int
+    name: str
+    """The imported name the line uses first."""
+    target: str
+    """The line, stripped."""
+
+
+def _code_rows(text: str, name: str) -> set[int]:
+    """Rows where ``name`` occurs as an identifier in code (not in strings or comments)."""
+    tree = parse(text, "python")
+    rows: set[int] = set()
+    if tree is None:
+        return rows
+    wanted = name.encode()
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type in ("string", "comment"):
+            continue
+        if node.type == "identifier" and node.text == wanted:
+            rows.add(node.start_point.row)
+        stack.extend(node.children)
+    return rows
+
+
+def _import_rows(text: str) -> set[int]:
+    tree = parse(text, "python")
+    rows: set[int] = set()
+    if tree is None:
+        return rows
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type in ("import_statement", "import_from_statement", "future_import_statement"):
+            rows.update(range(node.start_point.row, node.end_point.row + 1))
+            continue
+        stack.extend(node.children)
+    return rows
+
+
+def find_holes(index: WorkspaceIndex, project: str, root: Path, per_file: int) -> list[Hole]:
+    """Lines of ``root``'s files whose first use of a cross-file imported name is there."""
+    holes: list[Hole] = []
+    for path in sorted(root.rglob("*.py")):
+        display = index.display_path(str(path))
+        if display is None or not index.has(display):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        tags = extract_tags(text, "python")
+        resolved = resolve_imports(index, display, "python", tags.imports)
+        lines = text.split("\n")
+        skip = _import_rows(text)
+        found: list[Hole] = []
+        for item in resolved:
+            name = item.ref.alias or item.symbol
+            if not name or item.symbol is None:
+                continue
+            target_tags = index.tags_of(item.path)
+            if not any(t.name == item.symbol and t.parent is None for t in target_tags):
+                continue  # a submodule or a re-export: not a definition in that file
+            pattern = re.compile(rf"\b{re.escape(name)}\b")
+            in_code = _code_rows(text, name)
+            for row, line in enumerate(lines):
+                if row in skip or not pattern.search(line):
+                    continue
+                stripped = line.strip()
+                # The first mention must be a use in code, on a line worth completing.
+                if row not in in_code or not 6 <= len(stripped) <= 100:
+                    break
+                found.append(Hole(project, display, row, name, stripped))
+                break
+        found.sort(key=lambda h: h.row)
+        holes.extend(found[:per_file])
+    return holes
+
+
+def edit_similarity(a: str, b: str) -> float:
+    """1 - Levenshtein distance / length of the longer string."""
+    if not a and not b:
+        return 1.0
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return 1.0 - previous[-1] / max(len(a), len(b))
+
+
+def complete_line(
+    backend: LlamaCppBackend,
+    text: str,
+    offset: int,
+    path: str,
+    budget: int,
+    repo_files: list[tuple[str, str]],
+) -> str:
+    """The first line the pipeline stages produce at ``offset``."""
+    used = sum(backend.count_tokens(f"{p}\n{c}\n") + 2 for p, c in repo_files)
+    ctx = build_context(
+        text,
+        offset,
+        language="python",
+        path=path,
+        shape=Shape.LINE,
+        budget_tokens=max(64, budget - used),
+        count_tokens=backend.count_tokens,
+    )
+    prompt = render_fim_prompt(backend.info.template, ctx, repo_files)
+    gen = backend.generate(
+        GenerationRequest(
+            prompt=prompt, max_tokens=48, temperature=0.0, should_stop=early_stop(ctx)
+        ),
+        CancelToken(),
+    )
+    completion = postprocess(gen.text, ctx)
+    if completion is None:
+        return ""
+    return completion.text.split("\n", 1)[0]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+
+def synthetic_benchmark(n_files: int) -> None:
+    """Build an index of ``n_files`` tiny files with the default limits: time, cap, log."""
+    scratch = Path(tempfile.mkdtemp(prefix="coder-lsp-synthetic-"))
+    try:
+        t0 = time.perf_counter()
+        per_dir = 1000
+        for d in range((n_files + per_dir - 1) // per_dir):
+            folder = scratch / f"d{d:03d}"
+            folder.mkdir()
+            for i in range(min(per_dir, n_files - d * per_dir)):
+                (folder / f"m{i}.py").write_text(f"def f{i}(x):\n    return x + {i}\n")
+        made = time.perf_counter() - t0
+        index = WorkspaceIndex([scratch])
+        stats = index.build()
+        print(f"\nsynthetic workspace: {n_files} files (created in {made:.0f} s)")
+        print(f"| indexed | {stats.files} files in {stats.elapsed_s:.1f} s |")
+        print(f"| truncated | {stats.truncated}: {'; '.join(stats.notes)} |")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def index_benchmark(root: Path, backend: LlamaCppBackend, max_files: int, runs: int) -> None:
+    """Print build time, memory, update and retrieval latency, and completion delay."""
+    import gc
+    import threading
+
+    from lsp_server.repo.walk import SKIP_DIRS, WalkLimits
+
+    limits = WalkLimits(max_files=max_files, skip_dirs=SKIP_DIRS - {"site-packages"})
+    gc.collect()
+    rss0 = _rss_mb()
+    index = WorkspaceIndex([root], limits=limits)
+    stats = index.build()
+    gc.collect()
+    rss1 = _rss_mb()
+    print(f"\nindex of {root} (max_files {max_files})")
+    print("| figure | value |")
+    print("|---|---:|")
+    print(f"| files indexed | {stats.files} |")
+    print(f"| symbols | {stats.symbols} |")
+    print(f"| source bytes | {stats.bytes / 1e6:.1f} MB |")
+    print(f"| build time | {stats.elapsed_s:.1f} s |")
+    print(f"| index memory (RSS growth after gc) | {rss1 - rss0:.0f} MB |")
+
+    rng = random.Random(1)
+    displays = sorted(index._by_display)
+    sample = rng.sample(displays, min(60, len(displays)))
+    update_ms: list[float] = []
+    for display in sample[:30]:
+        path = index._by_display[display]
+        os.utime(path)
+        t0 = time.perf_counter()
+        index.update_file(path)
+        update_ms.append((time.perf_counter() - t0) * 1000)
+    print(
+        f"| re-index one saved file | median {statistics.median(update_ms):.1f} ms, "
+        f"p95 {_pct(update_ms, 0.95):.1f} ms |"
+    )
+
+    cold_ms: list[float] = []
+    warm_ms: list[float] = []
+    for display in sample:
+        path = index._by_display[display]
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        for frac in (0.3, 0.6, 0.9):
+            offset = int(len(text) * frac)
+            # The server keeps each open document's tree up to date incrementally.
+            tree = parse(text, language_for(None, path))
+            t0 = time.perf_counter()
+            select_repo_context(
+                index, path, text, offset, None, 800, backend.count_tokens, tree=tree
+            )
+            cold_ms.append((time.perf_counter() - t0) * 1000)
+            # The next keystroke: one more character typed at the cursor.
+            typed = text[:offset] + "x" + text[offset:]
+            tree = parse(typed, language_for(None, path))
+            t0 = time.perf_counter()
+            select_repo_context(
+                index, path, typed, offset + 1, None, 800, backend.count_tokens, tree=tree
+            )
+            warm_ms.append((time.perf_counter() - t0) * 1000)
+    for label, values in (("new position", cold_ms), ("next keystroke", warm_ms)):
+        print(
+            f"| snippet retrieval, {label} ({len(values)} calls, budget 800) | median "
+            f"{statistics.median(values):.1f} ms, p95 {_pct(values, 0.95):.1f} ms |"
+        )
+
+    # Completion latency with and without a build running beside it.
+    text = Path(index._by_display[sample[0]]).read_text(encoding="utf-8", errors="replace")
+    offset = len(text) // 2
+
+    def one_completion(busy: threading.Event | None) -> float:
+        if busy is not None:
+            busy.set()
+        try:
+            t0 = time.perf_counter()
+            complete_line(backend, text, offset, "x.py", 512, [])
+            return (time.perf_counter() - t0) * 1000
+        finally:
+            if busy is not None:
+                busy.clear()
+
+    one_completion(None)  # warm-up
+    quiet: list[float] = []
+    loaded: list[float] = []
+    for _ in range(runs):
+        backend._llama.reset()
+        quiet.append(one_completion(None))
+        fresh = WorkspaceIndex([root], limits=limits)
+        stop = threading.Event()
+        worker = threading.Thread(target=fresh.build, kwargs={"cancel": stop}, daemon=True)
+        worker.start()
+        time.sleep(1.0)  # the walk is done and files are being parsed
+        backend._llama.reset()
+        loaded.append(one_completion(fresh.busy))
+        stop.set()
+        worker.join()
+    med_q = statistics.median(quiet)
+    med_l = statistics.median(loaded)
+    print(f"| completion, no build running ({runs} runs) | median {med_q:.0f} ms |")
+    print(
+        f"| completion, build running (busy pauses it) | median {med_l:.0f} ms "
+        f"({100 * (med_l - med_q) / med_q:+.1f}%) |"
+    )
+
+
+def main() -> None:
+    """Run the benchmark and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b")
+    parser.add_argument("--holes", type=int, default=40, help="holes in all (spread over projects)")
+    parser.add_argument("--per-file", type=int, default=1)
+    parser.add_argument("--budget", type=int, default=1024, help="prompt tokens in all")
+    parser.add_argument(
+        "--share", type=float, default=0.4, help="share of the budget for repo context"
+    )
+    parser.add_argument("--n-threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--show", action="store_true", help="print every hole's predictions")
+    parser.add_argument("--index", type=Path, help="measure the index of this folder instead")
+    parser.add_argument("--max-files", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--synthetic", type=int, default=0, help="with --index: also a workspace of N tiny files"
+    )
+    parser.add_argument("projects", nargs="*", type=Path, default=DEFAULT_PROJECTS)
+    args = parser.parse_args()
+
+    model = resolve_model(args.model)
+    backend = LlamaCppBackend.load(
+        model.path, name=model.name, n_ctx=args.budget + 256, n_threads=args.n_threads
+    )
+    if args.index is not None:
+        try:
+            index_benchmark(args.index, backend, args.max_files, args.runs)
+            if args.synthetic:
+                synthetic_benchmark(args.synthetic)
+        finally:
+            backend.close()
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="coder-lsp-crossfile-"))
+    rng = random.Random(args.seed)
+    try:
+        per_project: list[tuple[str, Path, WorkspaceIndex, list[Hole]]] = []
+        for source in args.projects:
+            if not source.is_dir():
+                print(f"skip {source}: not a folder", file=sys.stderr)
+                continue
+            name = f"{source.parent.name}/{source.name}"
+            workspace = scratch / f"{len(per_project)}-{source.name}"
+            shutil.copytree(
+                source,
+                workspace / source.name,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"),
+            )
+            index = WorkspaceIndex([workspace])
+            index.build()
+            holes = find_holes(index, name, workspace / source.name, args.per_file)
+            rng.shuffle(holes)
+            per_project.append((name, workspace, index, holes))
+        # Round-robin over projects so that no single project dominates the set.
+        chosen: list[tuple[str, Path, WorkspaceIndex, Hole]] = []
+        while len(chosen) < args.holes and any(p[3] for p in per_project):
+            for name, workspace, index, holes in per_project:
+                if holes and len(chosen) < args.holes:
+                    chosen.append((name, workspace, index, holes.pop()))
+
+        rows: dict[str, list[tuple[bool, float, bool, float]]] = {}
+        retrieval_ms: list[float] = []
+        repo_tokens: list[int] = []
+        started = time.perf_counter()
+        for n, (name, workspace, index, hole) in enumerate(chosen, 1):
+            path = workspace / hole.rel
+            original = path.read_text(encoding="utf-8")
+            lines = original.split("\n")
+            line = lines[hole.row]
+            indent = line[: len(line) - len(line.lstrip())]
+            # On disk: the project without the hole line. In the editor: the line holds
+            # only its indentation, and the cursor is after it.
+            path.write_text("\n".join(lines[: hole.row] + lines[hole.row + 1 :]), encoding="utf-8")
+            index.update_file(path)
+            text = "\n".join([*lines[: hole.row], indent, *lines[hole.row + 1 :]])
+            offset = sum(len(x) + 1 for x in lines[: hole.row]) + len(indent)
+            try:
+                plain = complete_line(backend, text, offset, hole.rel, args.budget, [])
+                tree = parse(text, "python")  # the server keeps this tree up to date
+                t0 = time.perf_counter()
+                repo_files = select_repo_context(
+                    index,
+                    str(path),
+                    text,
+                    offset,
+                    "python",
+                    repo_budget(args.budget, args.share),
+                    backend.count_tokens,
+                    tree=tree,
+                )
+                retrieval_ms.append((time.perf_counter() - t0) * 1000)
+                repo_tokens.append(sum(backend.count_tokens(c) for _, c in repo_files))
+                with_repo = complete_line(backend, text, offset, hole.rel, args.budget, repo_files)
+            finally:
+                path.write_text(original, encoding="utf-8")
+                index.update_file(path)
+            got_plain = (indent + plain).strip()
+            got_repo = (indent + with_repo).strip()
+            rows.setdefault(name, []).append(
+                (
+                    got_plain == hole.target,
+                    edit_similarity(got_plain, hole.target),
+                    got_repo == hole.target,
+                    edit_similarity(got_repo, hole.target),
+                )
+            )
+            if args.show:
+                print(f"[{n}] {hole.rel}:{hole.row + 1} uses {hole.name}")
+                print(f"    target : {hole.target}")
+                print(f"    file   : {got_plain}")
+                print(f"    repo   : {got_repo}   ({[p for p, _ in repo_files]})")
+            else:
+                print(f"\r{n}/{len(chosen)} holes", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+        elapsed = time.perf_counter() - started
+
+        def line(label: str, results: list[tuple[bool, float, bool, float]]) -> str:
+            k = len(results)
+            em_f = 100 * sum(r[0] for r in results) / k
+            es_f = 100 * statistics.mean(r[1] for r in results)
+            em_r = 100 * sum(r[2] for r in results) / k
+            es_r = 100 * statistics.mean(r[3] for r in results)
+            return (
+                f"| {label:<28} | {k:>5} | {em_f:>6.1f} | {em_r:>6.1f} | {em_r - em_f:>+6.1f} "
+                f"| {es_f:>6.1f} | {es_r:>6.1f} |"
+            )
+
+        print(
+            f"\nmodel {model.name}, prompt budget {args.budget} tokens, "
+            f"repo share {args.share}, greedy"
+        )
+        print(
+            "| project                      | holes | EM file | EM repo | ΔEM | ES file | ES repo |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        every: list[tuple[bool, float, bool, float]] = []
+        for name, results in rows.items():
+            print(line(name, results))
+            every.extend(results)
+        if every:
+            print(line("all", every))
+            print(
+                f"\nrepo context: median {statistics.median(repo_tokens)} tokens; retrieval "
+                f"median {statistics.median(retrieval_ms):.1f} ms, p95 "
+                f"{sorted(retrieval_ms)[int(0.95 * (len(retrieval_ms) - 1))]:.1f} ms; "
+                f"{elapsed:.0f} s for {len(every)} holes"
+            )
+    finally:
+        backend.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+; Definitions and imports of TypeScript and TSX (see python-tags.scm for the capture names).
+
+(method_definition name: (property_identifier) @name) @definition.method
+
+(method_signature name: (property_identifier) @name) @definition.method
+
+(abstract_method_signature name: (property_identifier) @name) @definition.method
+
+(function_declaration name: (identifier) @name) @definition.function
+
+(function_signature name: (identifier) @name) @definition.function
+
+(generator_function_declaration name: (identifier) @name) @definition.function
+
+(class_declaration name: (type_identifier) @name) @definition.class
+
+(abstract_class_declaration name: (type_identifier) @name) @definition.class
+
+(interface_declaration name: (type_identifier) @name) @definition.type
+
+(type_alias_declaration name: (type_identifier) @name) @definition.type
+
+(enum_declaration name: (identifier) @name) @definition.type
+
+(program
+  (lexical_declaration
+    (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)])) @definition.function)
+
+(program
+  (export_statement
+    declaration: (lexical_declaration
+      (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)])) @definition.function))
+
+(program
+  (lexical_declaration
+    (variable_declarator name: (identifier) @name value: [(number) (string) (object) (array) (template_string) (call_expression) (new_expression) (as_expression)])) @definition.constant)
+
+(program
+  (export_statement
+    declaration: (lexical_declaration
+      (variable_declarator name: (identifier) @name value: [(number) (string) (object) (array) (template_string) (call_expression) (new_expression) (as_expression)])) @definition.constant))
+
+(import_statement
+  (import_clause (named_imports (import_specifier name: (identifier) @import.name alias: (identifier)? @import.alias)))
+  source: (string (string_fragment) @import.source)) @import
+
+(import_statement
+  (import_clause (identifier) @import.alias)
+  source: (string (string_fragment) @import.source)) @import
+
+(import_statement
+  (import_clause (namespace_import (identifier) @import.alias))
+  source: (string (string_fragment) @import.source)) @import
+
+(import_statement
+  source: (string (string_fragment) @import.source)) @import
+
+(export_statement
+  source: (string (string_fragment) @import.source)) @import
+
+((call_expression
+   function: (identifier) @_require
+   arguments: (arguments . (string (string_fragment) @import.source)))
+ (#eq? @_require "require")) @import

@@ -1,0 +1,826 @@
+"""Choose and order the repository snippets that go in front of the current file.
+
+:func:`select_repo_context` returns ``(display path, content)`` pairs for
+``render_fim_prompt(..., repo_files=...)``. Candidates, by priority:
+
+1. **definitions of imported symbols** the code needs: used near the cursor, or imported
+   but not used anywhere yet (the likeliest to be typed next), then used elsewhere in the
+   file — signature, docstring and a short body (classes: header, docstring and their
+   methods' signatures);
+2. **imported files**, whole when small, else as an outline of their definitions;
+3. **chunks similar to the cursor window** (Jaccard over identifiers) from imported
+   files, files of the same folder and open documents.
+
+Snippets that mostly repeat the current file are dropped. The budget is filled in
+priority order, measured with the model's own tokenizer. The files are then emitted in
+dependency order (a file another selected file imports comes first; ties keep the current
+file's import order), snippets of one file in line order joined by ``...`` lines.
+
+Stability: the needs are computed from a window quantised to blocks of lines plus the
+identifiers of the cursor line, so typing inside a line, or moving within a block, gives
+the very same list (and the model's KV cache keeps the repository block).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import posixpath
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from tree_sitter import Tree
+
+from lsp_server.completion.prompt import comment_marker
+from lsp_server.repo.imports import PathView, ResolvedImport, resolve_imports
+from lsp_server.repo.parsing import language_for, parse
+from lsp_server.repo.tags import (
+    FileTags,
+    ImportRef,
+    Tag,
+    imports_from_tree,
+    outline,
+    render_definition,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RankOptions", "RepoView", "repo_budget", "select_repo_context"]
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ATTR = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*(?:\.|::|->)\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+_STOPWORDS = frozenset(
+    [
+        "self",
+        "this",
+        "cls",
+        "def",
+        "class",
+        "return",
+        "if",
+        "else",
+        "elif",
+        "for",
+        "while",
+        "in",
+        "is",
+        "not",
+        "and",
+        "or",
+        "None",
+        "True",
+        "False",
+        "import",
+        "from",
+        "as",
+        "pass",
+        "let",
+        "const",
+        "var",
+        "function",
+        "new",
+        "null",
+        "undefined",
+        "true",
+        "false",
+        "int",
+        "str",
+        "void",
+        "public",
+        "private",
+        "protected",
+        "static",
+        "final",
+        "fn",
+        "pub",
+        "use",
+        "mod",
+        "struct",
+        "impl",
+        "match",
+        "type",
+        "func",
+        "go",
+        "package",
+        "include",
+        "define",
+        "auto",
+        "char",
+        "float",
+        "double",
+        "bool",
+        "long",
+        "unsigned",
+        "signed",
+        "try",
+        "except",
+        "catch",
+        "finally",
+        "raise",
+        "throw",
+        "throws",
+        "with",
+        "yield",
+        "await",
+        "async",
+        "lambda",
+        "break",
+        "continue",
+    ]
+)
+
+
+class RepoView(PathView, Protocol):
+    """What snippet selection reads from the index (``WorkspaceIndex`` implements it)."""
+
+    def refresh(self) -> None:
+        """Bring open documents' tags up to date before a selection."""
+        ...
+
+    def display_path(self, path: str) -> str | None:
+        """Display path of an absolute path, or None when outside the workspace."""
+        ...
+
+    def entry_tags(self, display: str) -> FileTags | None:
+        """Tags of an indexed file."""
+        ...
+
+    def lines(self, display: str) -> list[str] | None:
+        """Text of an indexed file as lines (an open buffer wins)."""
+        ...
+
+    def open_documents(self) -> list[str]:
+        """Display paths of the open documents."""
+        ...
+
+    def file_version(self, display: str) -> tuple[int, int, int] | None:
+        """A key that changes whenever the file's text changes (disk or buffer)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RankOptions:
+    """Knobs of snippet selection (the defaults are what the benchmark measured)."""
+
+    window_before: int = 40
+    """Lines above the cursor whose identifiers count as "near the cursor"."""
+    window_after: int = 10
+    block: int = 8
+    """The window is anchored to the cursor row rounded down to this many lines."""
+    body_lines: int = 6
+    """Body lines shown under a definition's signature and docstring."""
+    class_lines: int = 24
+    """Most lines of a class shown (fields and member signatures)."""
+    small_file_share: float = 0.25
+    """An imported file up to this share of the budget goes in whole."""
+    chunk_lines: int = 16
+    max_chunks: int = 4
+    min_similarity: float = 0.12
+    max_similarity_files: int = 12
+    repeat_threshold: float = 0.5
+    """Snippets whose non-blank lines are more than this share in the current file are dropped."""
+
+
+DEFAULT_OPTIONS = RankOptions()
+
+
+def repo_budget(prompt_budget: int, share: float = 0.4, min_local: int = 256) -> int:
+    """Tokens for repository context out of ``prompt_budget``; the local window keeps
+    at least ``min_local`` tokens (or everything, for tiny budgets)."""
+    if prompt_budget <= min_local:
+        return 0
+    return max(0, min(int(prompt_budget * share), prompt_budget - min_local))
+
+
+@dataclass(frozen=True, slots=True)
+class _Snippet:
+    path: str
+    start: int
+    end: int
+    text: str
+    group: int
+    """0 definitions, 1 imported files, 2 similar chunks."""
+    score: float
+    whole: bool = False
+    pieces: tuple[tuple[int, int, str], ...] = ()
+    """For an outline: one (first line, last line, text) per definition header."""
+    compact: str = ""
+    """A definition's signature alone: chosen first so that every needed definition gets
+    in, then upgraded to ``text`` while the budget lasts."""
+
+
+# --- the current file ------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _current_imports(text: str, language: str | None) -> tuple[ImportRef, ...]:
+    """Imports of the current buffer when no tree is at hand (cached by the text)."""
+    tree = parse(text, language)
+    return imports_from_tree(tree.root_node, language) if tree is not None else ()
+
+
+@functools.lru_cache(maxsize=8)
+def _identifiers_cached(text: str) -> frozenset[str]:
+    """Identifiers of a text that stays the same between keystrokes (outside the window)."""
+    return frozenset(_identifiers(text))
+
+
+def _identifiers(text: str) -> set[str]:
+    return {m for m in _IDENT.findall(text) if m not in _STOPWORDS and len(m) > 1}
+
+
+def _window_rows(row: int, n_lines: int, opts: RankOptions) -> tuple[int, int]:
+    """First row and end row (exclusive) of the block-anchored window around ``row``."""
+    anchor = row - row % max(1, opts.block)
+    return max(0, anchor - opts.window_before), min(
+        n_lines, anchor + opts.block + opts.window_after
+    )
+
+
+def _window(lines: list[str], row: int, opts: RankOptions) -> tuple[str, str]:
+    """(Window text without the cursor line, the cursor line), the window block-anchored."""
+    top, bottom = _window_rows(row, len(lines), opts)
+    window = [line for i, line in enumerate(lines[top:bottom], top) if i != row]
+    return "\n".join(window), lines[row] if 0 <= row < len(lines) else ""
+
+
+# --- candidates ------------------------------------------------------------------------
+
+
+def _definition_text(lines: list[str], tag: Tag, tags: tuple[Tag, ...], opts: RankOptions) -> str:
+    if tag.kind != "class":
+        return render_definition(lines, tag, opts.body_lines)
+    return _class_text(lines, tag, tags, opts.class_lines)
+
+
+def _class_text(lines: list[str], tag: Tag, tags: tuple[Tag, ...], max_lines: int) -> str:
+    """A class with its fields and its members' signatures (member bodies left out)."""
+    skip: set[int] = set()
+    for member in tags:
+        if member.line > tag.header_end and member.end <= tag.end and member is not tag:
+            short_doc = 0 <= member.doc_end - member.doc_start < 3
+            for row in range(member.header_end + 1, member.end + 1):
+                if not (short_doc and member.doc_start <= row <= member.doc_end):
+                    skip.add(row)
+    start = tag.doc_start if 0 <= tag.doc_start < tag.line else tag.line
+    out: list[str] = []
+    last_end = min(tag.end, len(lines) - 1)
+    for row in range(start, last_end + 1):
+        if row in skip:
+            continue
+        line = lines[row]
+        if not line.strip() and (not out or not out[-1].strip()):
+            continue
+        if len(out) >= max_lines:
+            indent = _indent_of(lines, tag.header_end + 1, last_end)
+            out.append(f"{indent}...")
+            break
+        out.append(line)
+    return "\n".join(out).rstrip()
+
+
+def _indent_of(lines: list[str], first: int, last: int) -> str:
+    for row in range(first, min(last, first + 20) + 1):
+        line = lines[row]
+        if line.strip():
+            return line[: len(line) - len(line.lstrip())]
+    return "    "
+
+
+def _find_tag(tags: tuple[Tag, ...], name: str, parent: str | None = None) -> Tag | None:
+    for tag in tags:
+        if tag.name == name and tag.parent == parent:
+            return tag
+    return None
+
+
+def _mostly_in(text: str, haystack: set[str], threshold: float) -> bool:
+    lines = [line.strip() for line in text.split("\n") if len(line.strip()) > 3]
+    if not lines:
+        return True
+    repeated = sum(1 for line in lines if line in haystack)
+    return repeated / len(lines) > threshold
+
+
+def _chunks(lines: list[str], size: int) -> list[tuple[int, int, set[str]]]:
+    step = max(1, size // 2)
+    out = []
+    for start in range(0, max(1, len(lines) - step), step):
+        end = min(len(lines), start + size) - 1
+        idents = _identifiers("\n".join(lines[start : end + 1]))
+        if idents:
+            out.append((start, end, idents))
+    return out
+
+
+_CHUNK_CACHE: dict[tuple[str, tuple[int, int, int], int], list[tuple[int, int, set[str]]]] = {}
+_CHUNK_CACHE_MAX = 512
+
+
+def _cached_chunks(
+    index: RepoView, display: str, lines: list[str], size: int
+) -> list[tuple[int, int, set[str]]]:
+    """Chunks of one file, cached by the file's version (disk stamp or buffer edit count)."""
+    version = index.file_version(display)
+    if version is None:
+        return _chunks(lines, size)
+    key = (display, version, size)
+    found = _CHUNK_CACHE.get(key)
+    if found is None:
+        if len(_CHUNK_CACHE) >= _CHUNK_CACHE_MAX:
+            _CHUNK_CACHE.pop(next(iter(_CHUNK_CACHE)))
+        found = _chunks(lines, size)
+        _CHUNK_CACHE[key] = found
+    return found
+
+
+def select_repo_context(
+    index: RepoView | None,
+    path: str | None,
+    text: str,
+    offset: int,
+    language: str | None,
+    budget_tokens: int,
+    count_tokens: Callable[[str], int],
+    options: RankOptions = DEFAULT_OPTIONS,
+    *,
+    tree: Tree | None = None,
+) -> list[tuple[str, str]]:
+    """Repository snippets for a completion at ``offset`` in ``text``, in dependency order.
+
+    Args:
+        index: The workspace index (None: no repository context).
+        path: Absolute path of the current file (None for an untitled buffer).
+        text: The current buffer's text (it wins over the file on disk).
+        offset: Cursor offset into ``text``.
+        language: LSP languageId or grammar name of the current file.
+        budget_tokens: Most tokens the returned files may take, path lines included.
+        count_tokens: The model's tokenizer (number of tokens of a text).
+        options: Selection knobs.
+        tree: The current buffer's syntax tree, when the caller keeps one up to date
+            (saves parsing the whole buffer at every request).
+
+    Returns:
+        ``(display path, content)`` pairs, dependencies first and the most specific last;
+        empty when nothing useful was found or the budget is too small.
+    """
+    if index is None or budget_tokens <= 0:
+        return []
+    index.refresh()
+    grammar = language_for(language, path)
+    current = index.display_path(path) if path else None
+    if current is None:
+        current = posixpath.basename(path) if path else "untitled"
+    offset = max(0, min(offset, len(text)))
+    lines = text.split("\n")
+    row = text.count("\n", 0, offset)
+    window_text, cursor_line = _window(lines, row, options)
+    local_lines = {line.strip() for line in lines if len(line.strip()) > 3}
+
+    if tree is not None and grammar is not None:
+        imports = imports_from_tree(tree.root_node, grammar)
+    else:
+        imports = _current_imports(text, grammar)
+    resolved = resolve_imports(index, current, grammar, imports)
+    import_lines = {ref.line for ref in imports}
+    # Identifiers used in the file (imports left out). The part outside the cursor window
+    # does not change while typing, so its (large) scan is cached.
+    top, bottom = _window_rows(row, len(lines), options)
+    outside = "\n".join(
+        line for i, line in enumerate(lines) if (i < top or i >= bottom) and i not in import_lines
+    )
+    inside = "\n".join(
+        line for i, line in enumerate(lines[top:bottom], top) if i not in import_lines
+    )
+    used_anywhere = set(_identifiers_cached(outside)) | _identifiers(inside)
+    body_text = outside + "\n" + inside
+    near = _identifiers(window_text) | _identifiers(cursor_line)
+    attrs_near: dict[str, set[str]] = {}
+    attrs_any: dict[str, set[str]] = {}
+    for source, target in (
+        (window_text + "\n" + cursor_line, attrs_near),
+        (body_text, attrs_any),
+    ):
+        for base, attr in _ATTR.findall(source):
+            target.setdefault(base, set()).add(attr)
+
+    candidates: list[_Snippet] = []
+    seen_defs: set[tuple[str, int]] = set()
+    target_order: dict[str, int] = {}
+    for order, item in enumerate(resolved):
+        target_order.setdefault(item.path, order)
+        candidates.extend(
+            _definition_candidates(
+                index, item, near, used_anywhere, attrs_near, attrs_any, seen_defs, options
+            )
+        )
+
+    budget_chars = budget_tokens * 3
+    for display, order in sorted(target_order.items(), key=lambda kv: kv[1]):
+        snippet = _file_candidate(index, display, order, budget_chars, options)
+        if snippet is not None:
+            candidates.append(snippet)
+
+    query = _identifiers(window_text)
+    candidates.extend(_similar_chunks(index, current, query, list(target_order), options))
+
+    chosen = _fill_budget(candidates, budget_tokens, count_tokens, local_lines, options)
+    if not chosen:
+        return []
+    return _render(index, chosen, target_order, grammar)
+
+
+def _definition_candidates(
+    index: RepoView,
+    item: ResolvedImport,
+    near: set[str],
+    used_anywhere: set[str],
+    attrs_near: dict[str, set[str]],
+    attrs_any: dict[str, set[str]],
+    seen: set[tuple[str, int]],
+    opts: RankOptions,
+) -> list[_Snippet]:
+    """Definitions in ``item.path`` that the current file imports and needs."""
+    tags_info = index.entry_tags(item.path)
+    if tags_info is None or not tags_info.tags:
+        return []
+    tags = tags_info.tags
+    binding = item.ref.binding
+    wanted: list[tuple[str, float]] = []
+    if item.symbol is not None:
+        local = item.ref.alias or item.symbol
+        if local in near:
+            score = 3.0
+        elif local not in used_anywhere:
+            score = 2.5  # imported but not used yet: likely what comes next
+        else:
+            score = 1.0
+        wanted.append((item.symbol, score))
+        # Members of an imported class used as ``Name.member`` near the cursor.
+        for attr in attrs_near.get(local, ()):
+            wanted.append((f"{item.symbol}.{attr}", 2.0))
+    else:
+        for attr in sorted(attrs_near.get(binding, ())):
+            wanted.append((attr, 3.0))
+        for attr in sorted(attrs_any.get(binding, set()) - attrs_near.get(binding, set())):
+            wanted.append((attr, 0.8))
+        if item.ref.name == "*" or item.ref.kind == "module":
+            for tag in tags:
+                if tag.parent is None and tag.name in near:
+                    wanted.append((tag.name, 2.8))
+    out: list[_Snippet] = []
+    for name, score in wanted:
+        parent, _, member = name.rpartition(".")
+        found = _locate(index, item.path, tags_info, member, parent or None)
+        if found is None:
+            continue
+        path, tag, file_tags = found
+        if (path, tag.line) in seen:
+            continue
+        seen.add((path, tag.line))
+        lines = index.lines(path)
+        if lines is None:
+            continue
+        body = _definition_text(lines, tag, file_tags, opts)
+        if body:
+            compact = _compact_text(lines, tag, file_tags)
+            out.append(_Snippet(path, tag.line, tag.end, body, 0, score, compact=compact or body))
+    return out
+
+
+def _compact_text(lines: list[str], tag: Tag, tags: tuple[Tag, ...]) -> str:
+    """Signature (and one-line docstring); a class adds its constructor's signature."""
+    shown = [tag]
+    if tag.kind == "class":
+        shown += [
+            t
+            for t in tags
+            if t.parent == tag.name
+            and t.name in ("__init__", "constructor", "new")
+            and tag.line < t.line <= tag.end
+        ][:1]
+    # Whole signatures (up to 12 lines): a cut parameter list reads as broken code.
+    return outline(lines, tuple(shown), max_header_lines=12)
+
+
+def _locate(
+    index: RepoView, path: str, info: FileTags, name: str, parent: str | None, hops: int = 2
+) -> tuple[str, Tag, tuple[Tag, ...]] | None:
+    """The definition of ``name`` (a member of ``parent`` when given) in ``path``.
+
+    Follows re-exports — ``from .x import name`` in a package's ``__init__`` — up to
+    ``hops`` files further, renaming through ``as`` clauses.
+    """
+    tag = _find_tag(info.tags, name, parent)
+    if tag is not None:
+        return path, tag, info.tags
+    if hops <= 0 or not info.imports:
+        return None
+    head = parent or name
+    refs = tuple(ref for ref in info.imports if ref.binding == head or ref.name == "*")
+    if not refs:
+        return None
+    for item in resolve_imports(index, path, language_for(None, path), refs):
+        target = index.entry_tags(item.path)
+        if target is None or (item.symbol is None and item.ref.name != "*"):
+            continue
+        real = item.symbol if item.symbol and item.ref.name != "*" else head
+        if parent is None:
+            found = _locate(index, item.path, target, real, None, hops - 1)
+        else:
+            found = _locate(index, item.path, target, name, real, hops - 1)
+        if found is not None:
+            return found
+    return None
+
+
+_FILE_CACHE: dict[tuple[str, tuple[int, int, int], bool], _Snippet | None] = {}
+
+
+def _file_candidate(
+    index: RepoView, display: str, order: int, budget_chars: int, opts: RankOptions
+) -> _Snippet | None:
+    """An imported file whole (when small) or its outline (cached by file version)."""
+    version = index.file_version(display)
+    lines = index.lines(display) if version is None else None
+    if version is not None:
+        size = version[1]
+        key = (display, version, size <= budget_chars * opts.small_file_share)
+        if key not in _FILE_CACHE:
+            if len(_FILE_CACHE) > 1024:
+                _FILE_CACHE.clear()
+            _FILE_CACHE[key] = _file_candidate_uncached(index, display, budget_chars, opts)
+        found = _FILE_CACHE[key]
+    else:
+        found = _file_candidate_uncached(index, display, budget_chars, opts, lines)
+    if found is None:
+        return None
+    factor = 1.0 if found.whole else 0.5
+    return replace(found, score=factor / (1 + order))
+
+
+def _file_candidate_uncached(
+    index: RepoView,
+    display: str,
+    budget_chars: int,
+    opts: RankOptions,
+    lines: list[str] | None = None,
+) -> _Snippet | None:
+    lines = lines if lines is not None else index.lines(display)
+    if lines is None:
+        return None
+    size = sum(len(line) + 1 for line in lines)
+    score = 1.0
+    if size <= budget_chars * opts.small_file_share:
+        return _Snippet(display, 0, len(lines) - 1, "\n".join(lines).rstrip("\n"), 1, score, True)
+    info = index.entry_tags(display)
+    if info is None or not info.tags:
+        return None
+    pieces = []
+    last_row = -1
+    for tag in info.tags:
+        if (tag.parent is not None and tag.kind != "method") or tag.line <= last_row:
+            continue
+        if tag.kind == "constant" and (tag.end > tag.line or tag.name.startswith("__")):
+            continue  # a long literal or a dunder shows nothing useful in an outline
+        text = outline(lines, (tag,), max_header_lines=2)
+        if text:
+            pieces.append((tag.line, tag.header_end, text))
+            last_row = min(tag.header_end, tag.line + 1)
+    if not pieces:
+        return None
+    text = "\n".join(piece[2] for piece in pieces)
+    return _Snippet(display, 0, len(lines) - 1, text, 1, score * 0.5, False, tuple(pieces))
+
+
+def _similar_chunks(
+    index: RepoView, current: str, query: set[str], imported: list[str], opts: RankOptions
+) -> list[_Snippet]:
+    if not query:
+        return []
+    files: list[str] = []
+    for display in [
+        *imported,
+        *index.open_documents(),
+        *sorted(index.files_in_dir(posixpath.dirname(current))),
+    ]:
+        if display != current and display not in files:
+            files.append(display)
+        if len(files) >= opts.max_similarity_files:
+            break
+    scored: list[tuple[float, str, int, int]] = []
+    size = len(query)
+    for display in files:
+        lines = index.lines(display)
+        if not lines:
+            continue
+        for start, end, idents in _cached_chunks(index, display, lines, opts.chunk_lines):
+            if query.isdisjoint(idents):
+                continue
+            inter = len(query & idents)
+            score = inter / (size + len(idents) - inter)
+            if score >= opts.min_similarity:
+                scored.append((score, display, start, end))
+    scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+    out: list[_Snippet] = []
+    taken: dict[str, list[tuple[int, int]]] = {}
+    for score, display, start, end in scored:
+        spans = taken.setdefault(display, [])
+        if any(start <= e and end >= s for s, e in spans):
+            continue
+        lines = index.lines(display) or []
+        spans.append((start, end))
+        out.append(_Snippet(display, start, end, "\n".join(lines[start : end + 1]), 2, score))
+        if len(out) >= opts.max_chunks:
+            break
+    return out
+
+
+_COUNTS: OrderedDict[tuple[Callable[[str], int], str], int] = OrderedDict()
+_COUNTS_MAX = 4096
+_COUNTS_LOCK = threading.Lock()
+_MAX_CHARS_PER_TOKEN = 8
+"""No code tokenizer averages more characters per token: a text longer than this many
+characters per remaining token cannot fit, and is skipped without tokenizing it."""
+
+
+def _count(count_tokens: Callable[[str], int], text: str) -> int:
+    """``count_tokens(text)``, memoised: the same snippets come back at every keystroke."""
+    key = (count_tokens, text)
+    with _COUNTS_LOCK:
+        hit = _COUNTS.get(key)
+        if hit is not None:
+            _COUNTS.move_to_end(key)
+            return hit
+    value = count_tokens(text)
+    with _COUNTS_LOCK:
+        _COUNTS[key] = value
+        if len(_COUNTS) > _COUNTS_MAX:
+            _COUNTS.popitem(last=False)
+    return value
+
+
+def _fill_budget(
+    candidates: list[_Snippet],
+    budget: int,
+    count_tokens: Callable[[str], int],
+    local_lines: set[str],
+    opts: RankOptions,
+) -> list[_Snippet]:
+    """Greedy fill in priority order: group, then score, then a stable tie-break."""
+
+    def count_tokens(text: str, _raw: Callable[[str], int] = count_tokens) -> int:
+        return _count(_raw, text)
+
+    def hopeless(text: str) -> bool:
+        return len(text) > (budget - used) * _MAX_CHARS_PER_TOKEN
+
+    ordered = sorted(candidates, key=lambda s: (s.group, -s.score, s.path, s.start))
+    chosen: list[_Snippet] = []
+    used = 0
+    files: set[str] = set()
+    whole: set[str] = set()
+
+    def path_cost(path: str) -> int:
+        return 0 if path in files else count_tokens(path) + 2
+
+    definitions = [s for s in ordered if s.group == 0]
+    # Pass 1: every needed definition as a signature; pass 2: full text while it fits.
+    for snippet in definitions:
+        if _mostly_in(snippet.text, local_lines, opts.repeat_threshold):
+            continue
+        small = replace(snippet, text=snippet.compact or snippet.text)
+        if hopeless(small.text):
+            continue
+        cost = count_tokens(small.text) + 2 + path_cost(small.path)
+        if used + cost <= budget:
+            chosen.append(small)
+            files.add(small.path)
+            used += cost
+    for i, small in enumerate(chosen):
+        full = next(s for s in definitions if (s.path, s.start) == (small.path, small.start))
+        if full.text == small.text or hopeless(full.text):
+            continue
+        extra = count_tokens(full.text) - count_tokens(small.text)
+        if used + extra <= budget:
+            chosen[i] = full
+            used += extra
+
+    for snippet in ordered:
+        if snippet.group == 0 or snippet.path in whole:
+            continue
+        if hopeless(snippet.text) and not snippet.whole:
+            continue
+        if _mostly_in(snippet.text, local_lines, opts.repeat_threshold):
+            continue
+        if snippet.group == 2 and any(
+            c.path == snippet.path and c.start <= snippet.end and snippet.start <= c.end
+            for c in chosen
+            if not c.whole and not c.pieces
+        ):
+            continue  # overlaps a definition already shown
+        cost = count_tokens(snippet.text) + 2 + path_cost(snippet.path)
+        if snippet.whole:
+            # The whole file replaces the parts of it already chosen.
+            freed = [c for c in chosen if c.path == snippet.path]
+            saved = sum(count_tokens(c.text) + 2 for c in freed)
+            if used - saved + cost > budget:
+                continue
+            chosen = [c for c in chosen if c.path != snippet.path]
+            used -= saved
+            whole.add(snippet.path)
+        elif used + cost > budget:
+            continue
+        chosen.append(snippet)
+        files.add(snippet.path)
+        used += cost
+    return chosen
+
+
+def _render(
+    index: RepoView, chosen: list[_Snippet], target_order: dict[str, int], language: str | None
+) -> list[tuple[str, str]]:
+    by_file: dict[str, list[_Snippet]] = {}
+    for snippet in chosen:
+        by_file.setdefault(snippet.path, []).append(snippet)
+    paths = _dependency_order(index, list(by_file), target_order)
+    out: list[tuple[str, str]] = []
+    for display in paths:
+        snippets = sorted(by_file[display], key=lambda s: (s.start, s.end))
+        whole = next((s for s in snippets if s.whole), None)
+        if whole is not None:
+            out.append((display, whole.text))
+            continue
+        detailed = [s for s in snippets if not s.pieces]
+        pieces: list[tuple[int, int, str, bool]] = [
+            (s.start, s.end, s.text, s.group == 2) for s in detailed
+        ]
+        for snippet in snippets:
+            for start, end, text in snippet.pieces:
+                if not any(d.start <= start <= d.end for d in detailed):
+                    pieces.append((start, end, text, False))
+        pieces.sort(key=lambda p: (p[0], p[1]))
+        marker = comment_marker(display)
+        parts: list[str] = []
+        last_end = -1
+        for start, end, text, cut in pieces:
+            if start <= last_end:
+                continue
+            if cut and (parts or start > 0):
+                # A chunk cut out of the middle of a file: say that code was left out.
+                parts.append(f"{marker} ...")
+            parts.append(text)
+            last_end = end
+        out.append((display, "\n".join(parts)))
+    return out
+
+
+_IMPORTS_CACHE: dict[tuple[str, tuple[int, int, int]], frozenset[str]] = {}
+
+
+def _imports_of(index: RepoView, display: str) -> frozenset[str]:
+    """Files an indexed file imports, cached by the file's version."""
+    version = index.file_version(display)
+    key = (display, version or (0, 0, 0))
+    found = _IMPORTS_CACHE.get(key) if version is not None else None
+    if found is not None:
+        return found
+    info = index.entry_tags(display)
+    targets: frozenset[str] = frozenset()
+    if info is not None and info.imports:
+        language = language_for(None, display)
+        targets = frozenset(r.path for r in resolve_imports(index, display, language, info.imports))
+    if version is not None:
+        if len(_IMPORTS_CACHE) >= 4096:
+            _IMPORTS_CACHE.pop(next(iter(_IMPORTS_CACHE)))
+        _IMPORTS_CACHE[key] = targets
+    return targets
+
+
+def _dependency_order(index: RepoView, paths: list[str], target_order: dict[str, int]) -> list[str]:
+    """Topological order (imported before importer), ties by the current file's import order."""
+    selected = set(paths)
+    deps: dict[str, set[str]] = {}
+    for display in paths:
+        deps[display] = {p for p in _imports_of(index, display) if p in selected and p != display}
+
+    def rank(display: str) -> tuple[int, int, str]:
+        order = target_order.get(display)
+        return (0 if order is not None else 1, order if order is not None else 0, display)
+
+    out: list[str] = []
+    placed: set[str] = set()
+    remaining = sorted(paths, key=rank)
+    while remaining:
+        ready = [p for p in remaining if deps[p] <= placed]
+        # A cycle: take the first by rank and go on.
+        pick = ready[0] if ready else remaining[0]
+        out.append(pick)
+        placed.add(pick)
+        remaining.remove(pick)
+    return out

@@ -1,0 +1,482 @@
+"""Definitions and imports of one source file, extracted with tree-sitter tag queries.
+
+The queries are data files, ``queries/<language>-tags.scm``, with these captures:
+
+* ``@definition.<kind>`` on a whole definition (kind: ``function``, ``method``, ``class``,
+  ``type``, ``constant``, ``macro``) and ``@name`` on its name;
+* ``@import`` on an import statement, with ``@import.source`` (the module / path as
+  written), ``@import.name`` (one imported name), ``@import.alias`` (the local binding) and
+  ``@import.module`` (Rust's ``mod name;``);
+* ``@package`` on the file's package name (Java, Go).
+
+A :class:`Tag` keeps line numbers only (no text), so the index of ten thousand files stays
+small; :func:`render_definition` cuts signature, docstring and a short body out of the
+file's text when a snippet is needed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import logging
+import re
+import sys
+from dataclasses import dataclass
+
+from tree_sitter import Node, Query, QueryCursor, QueryError
+
+from lsp_server.repo.parsing import get_language, get_parser
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FileTags",
+    "ImportRef",
+    "Tag",
+    "extract_tags",
+    "has_tag_query",
+    "imports_from_tree",
+    "outline",
+    "render_definition",
+]
+
+_QUERY_FILES: dict[str, str] = {"tsx": "typescript"}
+"""Grammars that share another grammar's query file."""
+
+_KIND_RANK: dict[str, int] = {
+    "method": 0,
+    "function": 1,
+    "class": 1,
+    "type": 1,
+    "constant": 2,
+    "macro": 2,
+}
+"""When two patterns tag the same node, the lower rank (the more specific kind) wins."""
+
+_WRAPPERS = frozenset(
+    {"decorated_definition", "export_statement", "template_declaration", "ambient_declaration"}
+)
+"""Parent nodes that belong to a definition's header (decorators, ``export``, templates)."""
+
+_CLASS_LIKE = frozenset(
+    {
+        "class_definition",
+        "class_declaration",
+        "abstract_class_declaration",
+        "interface_declaration",
+        "class_specifier",
+        "struct_specifier",
+        "impl_item",
+        "trait_item",
+        "enum_declaration",
+        "record_declaration",
+    }
+)
+
+_MAX_CAPTURE_CHARS = 200
+"""Longest import source / name kept; longer ones are generated code, not imports."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """One definition in a file, by 0-based line numbers (no text is kept)."""
+
+    name: str
+    kind: str
+    """``function``, ``method``, ``class``, ``type``, ``constant`` or ``macro``."""
+    line: int
+    """First line, including decorators, ``export`` and template headers."""
+    header_end: int
+    """Last line of the signature (before the body)."""
+    end: int
+    """Last line of the whole definition."""
+    doc_start: int = -1
+    """First line of the docstring or leading doc comment; -1 when there is none."""
+    doc_end: int = -1
+    parent: str | None = None
+    """Name of the enclosing class / impl / interface, for methods."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRef:
+    """One imported module or name, as written in the source."""
+
+    source: str
+    """Module or path as written: ``a.b``, ``..m``, ``./x``, ``crate::a::B``, ``x.h``."""
+    name: str | None = None
+    """The imported name (``c`` in ``from a.b import c``); None for a whole module."""
+    alias: str | None = None
+    """The local name when it differs (``as`` clauses, default and namespace imports)."""
+    line: int = 0
+    kind: str = "import"
+    """``import`` for ordinary imports; ``module`` for Rust's ``mod name;``."""
+
+    @property
+    def binding(self) -> str:
+        """The name this import binds in the importing file."""
+        if self.alias:
+            return self.alias
+        if self.name and self.name != "*":
+            return self.name.rsplit(".", 1)[-1]
+        for sep in ("::", "/", "."):
+            if sep in self.source:
+                return self.source.rstrip(sep).rsplit(sep, 1)[-1] or self.source
+        return self.source
+
+
+@dataclass(frozen=True, slots=True)
+class FileTags:
+    """Everything the index keeps about one file's syntax."""
+
+    tags: tuple[Tag, ...] = ()
+    imports: tuple[ImportRef, ...] = ()
+    package: str | None = None
+    """Java / Go package name, when the file declares one."""
+
+
+EMPTY_TAGS = FileTags()
+
+
+def _query_source(language: str) -> str | None:
+    name = _QUERY_FILES.get(language, language)
+    resource = importlib.resources.files("lsp_server.repo").joinpath(f"queries/{name}-tags.scm")
+    try:
+        return resource.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+@functools.cache
+def _query(language: str) -> Query | None:
+    """The compiled tag query of ``language`` (cached), or None when there is none."""
+    source = _query_source(language)
+    if source is None:
+        return None
+    lang = get_language(language)
+    if lang is None:
+        return None
+    try:
+        return Query(lang, source)
+    except QueryError as err:
+        # A grammar update that renames a node must not take the index down: that
+        # language simply has no tags until its query file is fixed.
+        logger.error("tag query for %s does not compile: %s", language, err)
+        return None
+
+
+def has_tag_query(language: str | None) -> bool:
+    """True when ``language`` has a compiled tag query."""
+    return language is not None and _query(language) is not None
+
+
+def _text(node: Node) -> str:
+    data = node.text or b""
+    return data.decode("utf-8", "replace")
+
+
+def _header_end(node: Node) -> int:
+    """Last line of ``node``'s signature: the line before its body (or where ``{`` is)."""
+    body = node.child_by_field_name("body")
+    if body is None:
+        # Some grammars name the body differently (C's declarators, TS class bodies).
+        for child in node.named_children:
+            if child.type in ("class_body", "field_declaration_list", "declaration_list"):
+                body = child
+                break
+    start = node.start_point.row
+    if body is None:
+        return min(node.end_point.row, start + 5)
+    first = body.text[:1] if body.text else b""
+    if first in (b"{", b":", b"(") or body.start_point.row == start:
+        return max(start, body.start_point.row)
+    return max(start, body.start_point.row - 1)
+
+
+def _python_docstring(node: Node) -> tuple[int, int]:
+    body = node.child_by_field_name("body")
+    if body is None or not body.named_children:
+        return -1, -1
+    first = body.named_children[0]
+    if first.type == "expression_statement" and first.named_children:
+        first = first.named_children[0]
+    if first.type in ("string", "concatenated_string"):
+        return first.start_point.row, first.end_point.row
+    return -1, -1
+
+
+def _leading_comments(node: Node) -> tuple[int, int]:
+    """Line range of the comment block right above ``node`` (doc comments), if any."""
+    start = -1
+    end = -1
+    expect = node.start_point.row - 1
+    sibling = node.prev_named_sibling
+    while sibling is not None and "comment" in sibling.type and sibling.end_point.row == expect:
+        start = sibling.start_point.row
+        if end < 0:
+            end = sibling.end_point.row
+        expect = start - 1
+        sibling = sibling.prev_named_sibling
+    return start, end
+
+
+def _outer(node: Node) -> Node:
+    """``node`` widened to its decorators / ``export`` / template wrapper."""
+    while node.parent is not None and node.parent.type in _WRAPPERS:
+        node = node.parent
+    return node
+
+
+def _inside_function(node: Node) -> bool:
+    current = node.parent
+    while current is not None:
+        kind = current.type
+        if ("function" in kind or "method" in kind) and "signature" not in kind:
+            return kind not in ("function_declarator",)
+        if kind in _CLASS_LIKE:
+            return False
+        current = current.parent
+    return False
+
+
+def _parent_name(node: Node) -> str | None:
+    current = node.parent
+    while current is not None:
+        if current.type in _CLASS_LIKE:
+            named = current.child_by_field_name("name") or current.child_by_field_name("type")
+            return _text(named) if named is not None else None
+        current = current.parent
+    return None
+
+
+def extract_tags(text: str | bytes, language: str | None) -> FileTags:
+    """Definitions, imports and package of one file's text (empty when unsupported).
+
+    Never raises for bad input: text that does not parse still yields whatever
+    definitions tree-sitter recovered.
+    """
+    if not language:
+        return EMPTY_TAGS
+    query = _query(language)
+    parser = get_parser(language)
+    if query is None or parser is None:
+        return EMPTY_TAGS
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    tree = parser.parse(data)
+    return tags_from_tree(tree.root_node, language, query)
+
+
+IMPORT_DEPTH = 3
+"""Deepest statement level searched by :func:`imports_from_tree` (``if TYPE_CHECKING:``
+blocks and ``try`` / ``#ifdef`` bodies sit at depth 3; imports inside functions deeper)."""
+
+
+def imports_from_tree(root: Node, language: str | None) -> tuple[ImportRef, ...]:
+    """The imports of a parsed file, looking only at its top statement levels.
+
+    Much cheaper than :func:`tags_from_tree` on a large file (the query cursor does not
+    descend into function bodies), for the file being edited at every keystroke.
+    """
+    query = _query(language) if language else None
+    if query is None or language is None:
+        return ()
+    return tags_from_tree(root, language, query, max_depth=IMPORT_DEPTH).imports
+
+
+def tags_from_tree(
+    root: Node, language: str, query: Query | None = None, max_depth: int | None = None
+) -> FileTags:
+    """Like :func:`extract_tags`, on an already parsed tree.
+
+    ``max_depth`` limits the matches to nodes at most that deep (see
+    :func:`imports_from_tree`).
+    """
+    query = query or _query(language)
+    if query is None:
+        return EMPTY_TAGS
+    by_node: dict[tuple[int, int], Tag] = {}
+    imports: list[ImportRef] = []
+    package: str | None = None
+    cursor = QueryCursor(query)
+    if max_depth is not None:
+        cursor.set_max_start_depth(max_depth)
+    for _pattern, captures in cursor.matches(root):
+        if "package" in captures:
+            package = _text(captures["package"][0])
+            continue
+        if "import" in captures:
+            ref = _import_ref(captures)
+            if ref is None:
+                continue
+            if language == "rust" and ref.kind == "import":
+                imports.extend(
+                    ImportRef(path, None, alias, ref.line) for path, alias in expand_use(ref.source)
+                )
+            else:
+                imports.append(ref)
+            continue
+        kind = next((k[11:] for k in captures if k.startswith("definition.")), None)
+        names = captures.get("name")
+        if kind is None or not names:
+            continue
+        node = captures[f"definition.{kind}"][0]
+        if _inside_function(node):
+            # Local helpers and closures are not part of a file's interface.
+            continue
+        key = (node.start_byte, node.end_byte)
+        previous = by_node.get(key)
+        if previous is not None and _KIND_RANK.get(previous.kind, 3) <= _KIND_RANK.get(kind, 3):
+            continue
+        by_node[key] = _make_tag(node, _text(names[0]), kind, language)
+    tags = sorted(by_node.values(), key=lambda t: (t.line, t.end))
+    # The same import statement can match several patterns (the generic source-only
+    # pattern and a more specific one): keep one entry per (source, name, alias, line).
+    unique = list(dict.fromkeys(imports))
+    specific = {(i.source, i.line) for i in unique if i.name or i.alias}
+    unique = [
+        i
+        for i in unique
+        if i.name or i.alias or i.kind != "import" or (i.source, i.line) not in specific
+    ]
+    return FileTags(tuple(tags), tuple(unique), package)
+
+
+def _make_tag(node: Node, name: str, kind: str, language: str) -> Tag:
+    outer = _outer(node)
+    if language == "python":
+        doc_start, doc_end = _python_docstring(node)
+    else:
+        doc_start, doc_end = _leading_comments(outer)
+    parent = _parent_name(node) if kind == "method" else None
+    if "::" in name:
+        # C++ out-of-line definitions (``void ns::C::m() {}``): the name is the last part.
+        scope, _, name = name.rpartition("::")
+        parent = parent or scope.rpartition("::")[2] or None
+    end = node.end_point.row
+    if node.end_point.column == 0 and end > node.start_point.row:
+        end -= 1  # the node swallowed its line end (C preprocessor definitions)
+    return Tag(
+        name=sys.intern(name),
+        kind=kind,
+        line=outer.start_point.row,
+        header_end=min(_header_end(node), end),
+        end=end,
+        doc_start=doc_start,
+        doc_end=doc_end,
+        parent=sys.intern(parent) if parent else None,
+    )
+
+
+def _import_ref(captures: dict[str, list[Node]]) -> ImportRef | None:
+    statement = captures["import"][0]
+    line = statement.start_point.row
+    if "import.module" in captures:
+        return ImportRef(_text(captures["import.module"][0]), line=line, kind="module")
+    sources = captures.get("import.source")
+    if not sources:
+        return None
+    source = " ".join(_text(sources[0]).split())
+    if not source or len(source) > _MAX_CAPTURE_CHARS:
+        return None
+    name_nodes = captures.get("import.name")
+    alias_nodes = captures.get("import.alias")
+    name = _text(name_nodes[0]).strip() if name_nodes else None
+    alias = _text(alias_nodes[0]).strip() if alias_nodes else None
+    return ImportRef(source, name or None, alias or None, line)
+
+
+def expand_use(tree: str) -> list[tuple[str, str | None]]:
+    """Rust ``use`` tree as flat ``(path, alias)`` pairs.
+
+    ``crate::x::{Y, z::{W as V, self}}`` gives ``crate::x::Y``, ``crate::x::z::W`` (alias
+    ``V``) and ``crate::x::z``; a glob keeps its ``*``.
+    """
+    out: list[tuple[str, str | None]] = []
+
+    def split_top(body: str) -> list[str]:
+        parts: list[str] = []
+        depth = 0
+        current: list[str] = []
+        for ch in body:
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+            if ch == "," and depth == 0:
+                parts.append("".join(current))
+                current = []
+            else:
+                current.append(ch)
+        parts.append("".join(current))
+        return [p.strip() for p in parts if p.strip()]
+
+    def walk(prefix: str, item: str) -> None:
+        brace = item.find("{")
+        if brace >= 0 and item.endswith("}"):
+            head = item[:brace].rstrip(":").strip()
+            base = f"{prefix}::{head}" if prefix and head else (prefix or head)
+            for part in split_top(item[brace + 1 : -1]):
+                walk(base, part)
+            return
+        path, _, alias = item.partition(" as ")
+        path = path.strip()
+        if path == "self":
+            out.append((prefix, alias.strip() or None))
+            return
+        full = f"{prefix}::{path}" if prefix else path
+        out.append((full, alias.strip() or None))
+
+    # Drop all whitespace except the one around ``as`` (identifiers may contain "as").
+    compact = "".join(re.sub(r"\s+as\s+", "\0", tree).split()).replace("\0", " as ")
+    walk("", compact)
+    return out
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def render_definition(lines: list[str], tag: Tag, body_lines: int = 6) -> str:
+    """Signature, docstring and up to ``body_lines`` body lines of ``tag``, from ``lines``.
+
+    ``lines`` are the file's lines without line ends. A body cut short ends with an
+    indented ``...`` line so the model reads it as elided code, not as the end.
+    """
+    last = min(tag.end, len(lines) - 1)
+    if last < tag.line:
+        return ""
+    start = tag.line
+    if 0 <= tag.doc_start < tag.line:
+        start = tag.doc_start
+    keep_to = max(tag.header_end, tag.doc_end) + body_lines
+    if keep_to >= last:
+        return "\n".join(lines[start : last + 1])
+    shown = lines[start : keep_to + 1]
+    indent = _body_indent(lines, tag.header_end + 1, last)
+    shown.append(f"{indent}...")
+    return "\n".join(shown)
+
+
+def _body_indent(lines: list[str], first: int, last: int) -> str:
+    for row in range(first, min(last, first + 20) + 1):
+        line = lines[row]
+        if line.strip():
+            return line[: len(line) - len(line.lstrip())]
+    return "    "
+
+
+def outline(lines: list[str], tags: tuple[Tag, ...], max_header_lines: int = 3) -> str:
+    """A file's shape: the header lines of every definition, classes before their methods.
+
+    Each definition contributes its signature (at most ``max_header_lines`` lines) and
+    the first line of its docstring; bodies are left out.
+    """
+    out: list[str] = []
+    last_row = -1
+    for tag in tags:
+        if tag.line <= last_row:
+            continue
+        header_last = min(tag.header_end, tag.line + max_header_lines - 1, len(lines) - 1)
+        out.extend(lines[tag.line : header_last + 1])
+        if tag.header_end < tag.doc_start == tag.doc_end < len(lines):
+            out.append(lines[tag.doc_start])  # one-line docstrings only: no dangling quotes
+        last_row = header_last
+    return "\n".join(out)

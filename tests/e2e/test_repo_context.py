@@ -1,0 +1,85 @@
+"""Repository context over LSP: the server indexes the workspace folder in the background
+(with ``$/progress``), and a completion in a file that imports another workspace file puts
+that file's definitions in the prompt — and nothing from git-ignored files or secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import LanguageClient, client_capabilities
+
+from tests.e2e.test_lsp import SERVER, inline, open_doc, wait_progress_done
+from tests.tinymodel import DEFAULT_COMPLETION
+
+GEOMETRY = '''"""Shapes."""
+
+
+def rectangle_area(width: float, height: float) -> float:
+    """The area of a width x height rectangle."""
+    return width * height
+'''
+MAIN = "from geometry import rectangle_area\n\n\ndef total(shapes):\n    \n"
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def client(lsp_client: LanguageClient):
+    """A bare client; the test initializes it with its workspace."""
+    yield
+    await lsp_client.shutdown_session()
+
+
+def make_workspace(root: Path) -> Path:
+    (root / "geometry.py").write_text(GEOMETRY)
+    (root / "main.py").write_text(MAIN)
+    (root / ".env").write_text("API_KEY=do-not-leak-this\n")
+    (root / ".gitignore").write_text("ignored/\n")
+    (root / "ignored").mkdir()
+    (root / "ignored" / "secret_helpers.py").write_text("def never_in_prompts(): pass\n")
+    (root / ".git").mkdir()
+    return root / "main.py"
+
+
+async def prompt_tokens_of_last(client: LanguageClient) -> int:
+    stats = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="coder-lsp.stats")
+    )
+    return stats["requests"][-1]["prompt_tokens"]
+
+
+@pytest.mark.parametrize("repo_context", [True, False])
+async def test_workspace_is_indexed_and_used(
+    client: LanguageClient, tiny_model_path: Path, tmp_path: Path, repo_context: bool
+):
+    main = make_workspace(tmp_path)
+    root_uri = tmp_path.as_uri()
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("neovim"),
+            root_uri=root_uri,
+            workspace_folders=[types.WorkspaceFolder(uri=root_uri, name="ws")],
+            initialization_options={
+                "model": str(tiny_model_path),
+                "nThreads": 1,
+                "repoContext": repo_context,
+            },
+        )
+    )
+    await wait_progress_done(client)
+    ends = [
+        r.message or ""
+        for reports in client.progress_reports.values()
+        for r in reports
+        if isinstance(r, types.WorkDoneProgressEnd)
+    ]
+    assert any(m.startswith("Indexed 2 files") for m in ends) == repo_context, ends
+    open_doc(client, MAIN, uri=main.as_uri())
+    got = await inline(client, 4, 4, uri=main.as_uri())
+    assert got is not None and got.items[0].insert_text == DEFAULT_COMPLETION
+    tokens = await prompt_tokens_of_last(client)
+    # The tiny model's vocabulary is byte-level: about a token per character. MAIN alone
+    # is ~60 tokens; with geometry.py's definition in front it is ~100 more.
+    assert (tokens > len(MAIN) + 80) == repo_context, tokens
+    assert tokens > len(MAIN) - 10
