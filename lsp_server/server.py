@@ -22,7 +22,7 @@ from lsp_server.documents import DocumentStore, uri_to_path
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import CoderLspError
 from lsp_server.positions import normalize_encoding, offset_at, position_at
-from lsp_server.repo.index import WorkspaceIndex
+from lsp_server.repo.index import WATCHED_FILES_GLOB, WorkspaceIndex
 from lsp_server.settings import Settings, language_enabled, parse_settings
 
 logger = logging.getLogger(__name__)
@@ -144,8 +144,6 @@ class CoderLanguageServer(LanguageServer):
         if not roots:
             logger.info("no workspace folder: completions use the current file only")
             return
-        from lsp_server.repo.index import WorkspaceIndex
-
         self.index = WorkspaceIndex(roots, max_files=self.settings.index_max_files)
         for doc in self.docs.all():
             if doc.path:
@@ -225,7 +223,10 @@ class CoderLanguageServer(LanguageServer):
         if watched is None or not watched.dynamic_registration:
             return
         options = types.DidChangeWatchedFilesRegistrationOptions(
-            watchers=[types.FileSystemWatcher(glob_pattern="**/*")]
+            watchers=[
+                types.FileSystemWatcher(glob_pattern=WATCHED_FILES_GLOB),
+                types.FileSystemWatcher(glob_pattern="**/.gitignore"),
+            ]
         )
         try:
             await self.client_register_capability_async(
@@ -383,6 +384,11 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
             path = uri_to_path(change.uri)
             if not path:
                 continue
+            if path.endswith("/.gitignore"):
+                # What is ignored changed: walk again (in the background, unchanged files
+                # are kept by their (mtime, size)).
+                ls._index_task = asyncio.ensure_future(ls._index_with_progress(ls.index))
+                return
             if change.type == types.FileChangeType.Deleted:
                 ls.index.remove_file(path)
             else:
