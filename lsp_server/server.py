@@ -87,21 +87,7 @@ class CoderLanguageServer(LanguageServer):
         self._load_task = asyncio.ensure_future(self._load_with_progress())
 
     async def _load_with_progress(self) -> None:
-        token = None
-        caps = self.client_capabilities
-        if caps.window is not None and caps.window.work_done_progress:
-            token = f"coder-lsp-load-{uuid.uuid4().hex[:8]}"
-            try:
-                await self.work_done_progress.create_async(token)
-                self.work_done_progress.begin(
-                    token,
-                    types.WorkDoneProgressBegin(
-                        title="coder-lsp", message=f"Loading model {self.settings.model}"
-                    ),
-                )
-            except Exception as err:  # client refused the token: carry on without progress
-                logger.debug("workDoneProgress/create failed: %s", err)
-                token = None
+        token = await self._begin_progress(f"Loading model {self.settings.model}")
         t0 = time.perf_counter()
         state = await self.engine.load()
         elapsed = time.perf_counter() - t0

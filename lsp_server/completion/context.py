@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from tree_sitter import Node, Point, Tree
 
+from lsp_server.completion.trigger import BLOCK_CONTAINERS
 from lsp_server.core import FimContext, Shape
 from lsp_server.repo.parsing import byte_offset, node_at
 
@@ -57,23 +58,10 @@ _SCOPE_KINDS = (
     "lambda",
     "closure",
 )
-# Containers whose children are statements or definitions.
+# Containers whose children are statements or definitions: the trigger's block-like
+# containers, plus the compound statements whose bodies hold statements directly.
 _STATEMENT_CONTAINERS = (
-    "block",
-    "body",
-    "compound_statement",
-    "declaration_list",
-    "statement_list",
-    "class_body",
-    "chunk",
-    "program",
-    "module",
-    "source_file",
-    "translation_unit",
-    "compilation_unit",
-    "do_group",
-    "then",
-    "else",
+    *BLOCK_CONTAINERS,
     "if_statement",
     "while_statement",
     "for_statement",

@@ -101,7 +101,7 @@ _STRINGY = ("string", "char_literal", "character_literal", "heredoc", "regex", "
 # Nodes that hold code inside a string: the cursor there is in code again.
 _INTERPOLATION = ("interpolation", "template_substitution", "substitution", "embedded")
 # Containers whose contents are statements: a blank line there wants a block.
-_BLOCKISH = (
+BLOCK_CONTAINERS = (
     "block",
     "body",
     "compound_statement",
@@ -261,7 +261,7 @@ def _innermost_container(node: Node, offset: int, text: str, tree: Tree | None) 
         # cursor is a finished sibling before it.
         if current.start_byte < byte < current.end_byte or current.parent is None:
             kind = current.type
-            if any(part in kind for part in _BLOCKISH):
+            if any(part in kind for part in BLOCK_CONTAINERS):
                 return "block"
             if any(part in kind for part in _LISTISH):
                 return "list"

@@ -179,6 +179,8 @@ class WorkspaceIndex:
         with self._lock:
             self._building = True
         report = WalkReport()
+        # A build is also how a changed .gitignore takes effect: read them all again.
+        self.walker.forget_ignore_files()
         try:
             if progress:
                 progress(0, None, "scanning workspace")

@@ -338,6 +338,10 @@ class Walker:
         self.limits = limits or WalkLimits()
         self._rules_cache: dict[str, list[IgnoreRule]] = {}
 
+    def forget_ignore_files(self) -> None:
+        """Drop the parsed ``.gitignore`` files (one changed): the next walk reads them anew."""
+        self._rules_cache.clear()
+
     def root_of(self, path: str) -> str | None:
         """The root that contains ``path`` (deepest first), or None."""
         best: str | None = None
