@@ -237,25 +237,17 @@ def score(
 ) -> Outcome:
     """Score one answer to ``hole``."""
     if hole.shape == "line":
-        line = first_line(got)
-        return Outcome(
-            hole.language,
-            hole.shape,
-            way,
-            hole.name,
-            hole.expected,
-            got,
-            answered,
-            exact_match(line, hole.expected),
-            edit_similarity(line.strip(), hole.expected.strip()),
-            None,
-            leaks_special_token(got),
-            answered and not got.strip(),
-            tokens,
-            seconds,
-        )
-    doc = apply_completion(hole.text, hole.offset, got, replace)
-    ok = parses_ok(doc, hole.language) if answered and got.strip() else None
+        # Single-line holes score the first line; blocks score the whole text and whether
+        # the file still parses with it.
+        compared = first_line(got)
+        exact = exact_match(compared, hole.expected)
+        similarity = edit_similarity(compared.strip(), hole.expected.strip())
+        ok = None
+    else:
+        exact = exact_match(got, hole.expected)
+        similarity = edit_similarity(got.rstrip(), hole.expected.rstrip())
+        doc = apply_completion(hole.text, hole.offset, got, replace)
+        ok = parses_ok(doc, hole.language) if answered and got.strip() else None
     return Outcome(
         hole.language,
         hole.shape,
@@ -264,8 +256,8 @@ def score(
         hole.expected,
         got,
         answered,
-        exact_match(got, hole.expected),
-        edit_similarity(got.rstrip(), hole.expected.rstrip()),
+        exact,
+        similarity,
         ok,
         leaks_special_token(got),
         answered and not got.strip(),

@@ -71,18 +71,20 @@ def open_doc(client: LanguageClient, text: str = SOURCE, uri: str = URI, lang: s
     )
 
 
+def inline_params(line: int, character: int, uri: str = URI) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Invoked
+        ),
+    )
+
+
 async def inline(
     client: LanguageClient, line: int, character: int, uri: str = URI
 ) -> types.InlineCompletionList | None:
-    return await client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(
-                trigger_kind=types.InlineCompletionTriggerKind.Invoked
-            ),
-        )
-    )
+    return await client.text_document_inline_completion_async(inline_params(line, character, uri))
 
 
 @pytest.mark.parametrize("spec", CLIENTS)
@@ -263,24 +265,12 @@ async def test_cancel_request_stops_generation(client: LanguageClient, endless_m
     await start(
         client,
         "visual-studio-code",
-        {
-            "model": str(endless_model_path),
-            "maxTokens": 100000,
-            "timeBudgetMs": None,
-            "nThreads": 1,
-        },
+        ENDLESS_OPTIONS | {"model": str(endless_model_path)},
     )
     open_doc(client)
-    params = types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=URI),
-        position=types.Position(line=1, character=4),
-        context=types.InlineCompletionContext(
-            trigger_kind=types.InlineCompletionTriggerKind.Invoked
-        ),
-    )
     pending = asyncio.wrap_future(
         client.protocol.send_request(
-            types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="cancel-me"
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(1, 4), msg_id="cancel-me"
         )
     )
     # Cancel at once: deterministic whatever the machine's speed. (Stopping a generation
@@ -301,12 +291,7 @@ async def test_newer_request_supersedes_older(client: LanguageClient, endless_mo
     await start(
         client,
         "visual-studio-code",
-        {
-            "model": str(endless_model_path),
-            "maxTokens": 100000,
-            "timeBudgetMs": None,
-            "nThreads": 1,
-        },
+        ENDLESS_OPTIONS | {"model": str(endless_model_path)},
     )
     open_doc(client)
     first = asyncio.ensure_future(inline(client, 1, 4))
