@@ -54,6 +54,12 @@ class FimContext:
     path: str | None = None
     indent: str = ""
     """Indentation of the cursor line (leading whitespace)."""
+    source: str | None = None
+    """The whole document, when known. The prompt window may carry the header lines of
+    the scopes it cut off, which are not where they stand in the file; checks that
+    re-parse the completion in place read the real text around ``source_offset``."""
+    source_offset: int = 0
+    """The cursor's offset in ``source``."""
 
 
 @dataclass(frozen=True, slots=True)

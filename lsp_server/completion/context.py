@@ -337,6 +337,8 @@ def build_context(
         language=language,
         path=path,
         indent=indent,
+        source=text,
+        source_offset=offset,
     )
 
 

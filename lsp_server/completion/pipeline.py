@@ -365,7 +365,7 @@ def kv_window(
         head=head,
         middle=shown,
         held=middle[len(shown) :],
-        full=replace(head, prefix=prefix + middle),
+        full=replace(head, prefix=prefix + middle, source=text, source_offset=offset),
     )
 
 

@@ -486,6 +486,42 @@ def _reparse_window(prefix: str, suffix: str) -> tuple[str, str]:
     return prefix, suffix
 
 
+def _source_window(text: str, offset: int) -> tuple[str, str]:
+    """The real document's lines around ``offset``, cut like :func:`_reparse_window`.
+
+    Walks line ends with ``rfind``/``find`` instead of splitting the whole document, so
+    the cost does not grow with the file.
+    """
+    offset = max(0, min(offset, len(text)))
+    top = text.rfind("\n", 0, offset) + 1  # start of the cursor line
+    for _ in range(_REPARSE_PREFIX_LINES - 1):
+        if top == 0:
+            break
+        top = text.rfind("\n", 0, top - 1) + 1
+    if top > 0:
+        # Start at an unindented line so the window does not open mid-block.
+        line_start = top
+        while line_start < offset:
+            line_end = text.find("\n", line_start, offset)
+            if line_end < 0:
+                break
+            line = text[line_start:line_end]
+            if line.strip() and not line[:1].isspace():
+                top = line_start
+                break
+            line_start = line_end + 1
+    bottom = offset
+    for _ in range(_REPARSE_SUFFIX_LINES):
+        found = text.find("\n", bottom)
+        if found < 0:
+            bottom = len(text)
+            break
+        bottom = found + 1
+    else:
+        bottom -= 1  # like the split-based cut: the last kept line has no newline
+    return text[top:offset], text[offset:bottom]
+
+
 def _error_nodes(root: Node) -> list[tuple[bool, int, int]]:
     """(is_missing, start_byte, end_byte) of every ERROR and MISSING node under ``root``."""
     found: list[tuple[bool, int, int]] = []
@@ -513,8 +549,11 @@ def reparse_check(text: str, replace_chars: int, ctx: FimContext) -> tuple[str, 
     parser: Parser | None = get_parser(ctx.language) if ctx.language else None
     if parser is None:
         return text, replace_chars
-    crlf = "\r\n" in ctx.prefix or "\r\n" in ctx.suffix
-    prefix, suffix = _reparse_window(ctx.prefix, ctx.suffix)
+    if ctx.source is not None:
+        prefix, suffix = _source_window(ctx.source, ctx.source_offset)
+    else:
+        prefix, suffix = _reparse_window(ctx.prefix, ctx.suffix)
+    crlf = "\r\n" in prefix or "\r\n" in suffix
     pre = prefix.encode("utf-8", "surrogatepass")
     at = len(pre)
     base_data = pre + suffix.encode("utf-8", "surrogatepass")

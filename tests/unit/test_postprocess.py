@@ -282,6 +282,45 @@ def test_reparse_compares_with_a_document_that_already_has_errors() -> None:
     assert reparse_check("return a", 0, c) == ("return a", 0)
 
 
+def test_reparse_reads_the_real_document_not_the_prompt_window() -> None:
+    # The prompt window kept the header lines of the scopes it cut off: in it, an `if`
+    # header sits right above an `else` header, which no longer parses. The check must
+    # judge the completion in the document as it is.
+    real = (
+        "function f(xs) {\n"
+        "  for (const x of xs) {\n"
+        "    if (x) {\n"
+        "      g(x);\n"
+        "    }\n"
+        "    else {\n"
+        "      h(x);\n"
+        "      █\n"
+        "    }\n"
+        "  }\n"
+        "}\n"
+    )
+    prefix, suffix = real.split(CARET)
+    window = FimContext(
+        prefix="function f(xs) {\n  for (const x of xs) {\n    if (x) {\n    else {\n"
+        "      h(x);\n      ",
+        suffix=suffix,
+        language="javascript",
+        indent="      ",
+        source=prefix + suffix,
+        source_offset=len(prefix),
+    )
+    assert reparse_check("done = true;", 0, window) == ("done = true;", 0)
+    assert reparse_check("done = (true;", 0, window) is None
+
+
+@pytest.mark.parametrize("rows", [3, 299, 300, 301, 700])
+def test_source_window_cuts_like_the_split_window(rows: int) -> None:
+    lines = [f"def f{i}():" if i % 7 == 0 else f"    x = {i}" for i in range(rows)]
+    text = "\n".join(lines) + "\n"
+    for offset in (0, len(text) // 3, len(text) // 2 + 5, len(text) - 1, len(text)):
+        assert pp._source_window(text, offset) == pp._reparse_window(text[:offset], text[offset:])
+
+
 def test_reparse_accepts_a_completion_that_fixes_the_line() -> None:
     c = ctx("total = █\n", "python", Shape.LINE)
     assert reparse_check("1 + 2", 0, c) == ("1 + 2", 0)
