@@ -113,6 +113,9 @@ class DocumentStore:
                 doc.parsed.apply_edit(start, end, new_text)
                 if len(doc.text) > MAX_PARSE_CHARS:
                     doc.parsed = None
+        if doc.parsed is None and doc.language is not None and len(doc.text) <= MAX_PARSE_CHARS:
+            # It was too large to parse and has shrunk back: parse it again.
+            self._reparse(doc)
         doc.version = version
         return doc
 
