@@ -213,6 +213,20 @@ def _scope_headers(text: str, starts: list[int], top: int, width: int) -> list[s
     return found[-_MAX_HEADER_LINES:]
 
 
+def _align_step(align_lines: int, rows: int) -> int:
+    """The alignment quantum for a window that could hold ``rows`` rows above the cursor.
+
+    Aligning moves the window's first row down by up to ``step - 1`` rows; a small prompt
+    budget must not lose most of its lines to that (at 512 tokens the window holds ~15
+    rows, and a 32-row step could leave none). Halve the step until it costs at most a
+    third of the rows.
+    """
+    step = max(1, align_lines)
+    while step > 1 and step > rows // 3:
+        step //= 2
+    return step
+
+
 def _cut_window(
     stable: str,
     cursor: int,
@@ -273,7 +287,8 @@ def _cut_window(
         width = _indent_width(last) + (1 if last.rstrip()[-1:] in (":", "{", "(", "[") else 0)
         cursor_row = stable.count("\n", 0, cursor)
         natural_top = cursor_row - (len(starts) - 1)
-        aligned = -(-natural_top // align_lines) * align_lines
+        step = _align_step(align_lines, cursor_row - natural_top)
+        aligned = -(-natural_top // step) * step
         while True:
             aligned = min(aligned, cursor_row)
             index = cursor_row - aligned
@@ -282,7 +297,7 @@ def _cut_window(
             rows_cost = sum(count(stable[starts[i + 1] : starts[i]]) for i in range(index))
             if aligned >= cursor_row or rows_cost + count(header) <= allowance:
                 break
-            aligned += align_lines
+            aligned += step
         top_start = starts[index]
     elif not fits_all:
         top_start = starts[-1]

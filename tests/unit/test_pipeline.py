@@ -18,6 +18,7 @@ from lsp_server.completion.pipeline import (
     ALIGN_LINES,
     MIDDLE_RESERVE_QUANTUM,
     WindowMemo,
+    _align_step,
     complete,
     kv_window,
     strip_held,
@@ -150,7 +151,7 @@ def _first_row(prefix: str) -> int:
 def test_window_top_is_aligned_and_stays_while_the_cursor_moves_down() -> None:
     header = "class C:\n    def f(self):\n"
     body = numbered(600)
-    budget = MIDDLE_RESERVE_QUANTUM + 400  # ~100 rows of 4 tokens
+    budget = MIDDLE_RESERVE_QUANTUM + 800  # ~200 rows of 4 tokens
     kw = dict(language="python", path="/m.py", shape=Shape.BLOCK, count_tokens=count)
     heads = []
     for row in range(300, 300 + ALIGN_LINES):
@@ -166,6 +167,31 @@ def test_window_top_is_aligned_and_stays_while_the_cursor_moves_down() -> None:
     starts = [_first_row(h) for h in heads]
     assert len(set(starts)) == 2
     assert starts == sorted(starts)
+
+
+def test_a_small_window_keeps_its_rows_above_the_cursor() -> None:
+    # ~15 rows fit above the cursor: aligning the top to a 32-row multiple could leave
+    # none of them (the prompt would hold only the scope headers). The step shrinks.
+    header = "class C:\n    def f(self):\n"
+    body = numbered(600)
+    budget = MIDDLE_RESERVE_QUANTUM + 80  # ~20 rows of 4 tokens
+    kw = dict(language="python", path="/m.py", shape=Shape.BLOCK, count_tokens=count)
+    for row in range(300, 300 + ALIGN_LINES):
+        before = header + "".join(body[:row])
+        text = before + "        \n" + "".join(body[row:])
+        window = kv_window(text, len(before) + 8, budget_tokens=budget, **kw)
+        assert window is not None
+        kept = row - _first_row(window.head.prefix)
+        assert kept >= 8, (row, kept)
+
+
+def test_align_step() -> None:
+    assert _align_step(32, 300) == 32
+    assert _align_step(32, 96) == 32
+    assert _align_step(32, 60) == 16
+    assert _align_step(32, 15) == 4
+    assert _align_step(32, 3) == 1
+    assert _align_step(1, 300) == 1
 
 
 def test_whitespace_before_the_cursor_is_held_back_and_not_shown_twice() -> None:
