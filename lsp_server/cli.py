@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--language", help="language id (default: from the file extension)")
     comp.add_argument("--pull", action="store_true", help="download the model first if missing")
     comp.add_argument("--json", action="store_true", help="print a JSON object instead")
+    comp.add_argument(
+        "--explain",
+        action="store_true",
+        help="also print the model's raw text and each post-processing rule that changed it "
+        "(to stderr)",
+    )
     _add_model_options(comp)
 
     models = sub.add_parser("models", help="list or download models")
@@ -136,9 +142,17 @@ def cmd_complete(args: argparse.Namespace) -> int:
     doc = DocumentSnapshot(path.resolve().as_uri(), text, language_id, 1, str(path.resolve()))
     language = language_for(language_id, doc.path)
     tree = parse(text, language) if language else None
+    fired: list[tuple[str, str, str]] = []
     t0 = time.perf_counter()
     result = complete(
-        CompletionRequest(doc, offset, invoked=True), backend, settings, CancelToken(), tree=tree
+        CompletionRequest(doc, offset, invoked=True),
+        backend,
+        settings,
+        CancelToken(),
+        tree=tree,
+        trace=(lambda rule, before, after: fired.append((rule, before, after)))
+        if args.explain
+        else None,
     )
     total_ms = (time.perf_counter() - t0) * 1000
     gen = result.generation
@@ -150,6 +164,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
                     "completion": text_out,
                     "replace_chars": result.completion.replace_chars if result.completion else 0,
                     "shape": result.shape.value,
+                    "raw": result.raw,
                     "reason": result.reason,
                     "model": backend.info.name,
                     "template": backend.info.template.name,
@@ -163,6 +178,10 @@ def cmd_complete(args: argparse.Namespace) -> int:
         )
     else:
         print(text_out)
+    if args.explain:
+        print(f"[coder-lsp] raw model text: {result.raw!r}", file=sys.stderr)
+        for rule, before, after in fired:
+            print(f"[coder-lsp] {rule}: {before!r} -> {after!r}", file=sys.stderr)
     print(
         f"[coder-lsp] model={backend.info.name} template={backend.info.template.name} "
         f"shape={result.shape.value} prompt_tokens={gen.prompt_tokens if gen else 0} "

@@ -32,7 +32,7 @@ from lsp_server.backends.base import (
 )
 from lsp_server.completion.cache import CacheHit, CacheKey, CompletionCache
 from lsp_server.completion.context import PREFIX_SHARE, build_context, cached_count
-from lsp_server.completion.postprocess import keep_first_line, postprocess
+from lsp_server.completion.postprocess import RuleTrace, keep_first_line, postprocess
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.completion.trigger import decide_shape, max_tokens_for
 from lsp_server.core import Completion, CompletionRequest, FimContext, Shape
@@ -417,6 +417,7 @@ def complete(
     windows: WindowMemo | None = None,
     repo_files: Sequence[tuple[str, str]] = (),
     repo_context: Callable[[int], Sequence[tuple[str, str]]] | None = None,
+    trace: RuleTrace | None = None,
 ) -> PipelineResult:
     """Run the whole pipeline for one request.
 
@@ -432,6 +433,8 @@ def complete(
         repo_files: ``(path, content)`` pairs of other files to put first in the prompt.
         repo_context: Called with a token budget (``settings.repo_share`` of the prompt)
             to choose ``repo_files`` when none are given; only when a completion is due.
+        trace: Sees every post-processing rule that changed the model's text
+            (``coder-lsp complete --explain``).
     """
     cancel = cancel or CancelToken()
     timings: dict[str, float] = {}
@@ -531,7 +534,7 @@ def complete(
         return PipelineResult(None, shape, "cancelled", gen, gen.text, timings)
 
     t0 = time.perf_counter()
-    completion = postprocess(strip_held(gen.text, held), ctx)
+    completion = postprocess(strip_held(gen.text, held), ctx, trace)
     timings["postprocess_ms"] = (time.perf_counter() - t0) * 1000
     if cache is not None and settings.temperature == 0:
         # Sampled (temperature > 0) results are not reproducible: not worth repeating.
