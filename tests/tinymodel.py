@@ -151,7 +151,11 @@ def write_tiny_model(
         pre: ``tokenizer.ggml.pre``, the pre-tokenizer llama.cpp uses.
         name: ``general.name``.
     """
-    table = DEFAULT_TRANSITIONS if transitions is None else transitions
+    table = dict(DEFAULT_TRANSITIONS if transitions is None else transitions)
+    if FIM_END in table:
+        # The server puts the cursor line's indentation after the middle token (less its
+        # last space), so a prompt may end in a space: it starts the same chain.
+        table.setdefault(" ", table[FIM_END])
     vocab = _Vocab(special_tokens)
     edges = [(vocab.id_of(a), vocab.id_of(b)) for a, b in table.items()]
     # llama.cpp refuses a BPE vocabulary without merges; "Ġ Ġ" (two spaces) is harmless.

@@ -74,11 +74,13 @@ class KvWindow:
     """Window prefix (lines above the middle) and suffix; what goes before the middle token."""
     middle: str
     """Text after the middle token: the lines since the middle's first row, then the
-    cursor line up to the cursor — without trailing spaces and tabs (see ``held``)."""
+    cursor line up to the cursor — without its last character when that is a space or
+    tab (see ``held``)."""
     held: str
-    """Trailing spaces/tabs typed before the cursor, held back from the prompt: a prompt
-    that ends in whitespace makes models write odd tokens (the classic stray space), so
-    the model writes that whitespace itself and :func:`strip_held` removes it again."""
+    """The space or tab typed last before the cursor, held back from the prompt: a prompt
+    that ends in a space makes models write odd tokens (the classic stray space), because
+    their tokenizers attach that space to the next word. The model writes it itself, and
+    :func:`strip_held` removes it again."""
     full: FimContext
     """The context post-processing sees: ``head.prefix + middle + held`` as prefix."""
 
@@ -375,7 +377,11 @@ def kv_window(
     prefix, suffix = found
     indent = _leading_ws(cursor_line)
     head = FimContext(prefix, suffix, shape, language, path, indent)
-    shown = middle.rstrip(" \t")
+    # Hold back one trailing space or tab, not all of them: BPE pre-tokenizers (Qwen's,
+    # DeepSeek's) attach the last space before a word to that word, so the model writes
+    # it as part of its first token, while the indentation before it still tells the
+    # model how deep the next statement goes.
+    shown = middle[:-1] if middle[-1:] in (" ", "\t") else middle
     return KvWindow(
         head=head,
         middle=shown,
