@@ -9,13 +9,18 @@ removed from the copy on disk, and the same pipeline functions the server runs
 line twice with the real model, greedy:
 
 * **file only** — the whole prompt budget goes to the current file;
-* **repo** — the workspace is indexed and :func:`select_repo_context` fills its share of
-  the budget; the local window gets the rest.
+* **repo** — the workspace is indexed and :func:`select_repo_context` fills its budget:
+  ``repo_budget(budget, share, local_need=...)``, i.e. the share, or more when the file
+  is smaller than the rest (budget flow, ``--no-flow`` to switch it off); the local
+  window gets what the repository files leave.
 
 It prints exact match and edit similarity of the completed line for both, per project and
-overall, plus the repository-context retrieval time. Not a pass/fail test.
+overall, plus the repository-context retrieval time. Not a pass/fail test. Holes are
+chosen round-robin over the projects, each project's files shuffled with its own seed.
+``--memo FILE`` keeps the model's outputs by prompt between runs: a run that changes only
+the repository selection re-runs only the prompts that changed.
 
-    .venv/bin/python bench/crossfile.py --holes 40
+    .venv/bin/python bench/crossfile.py --holes 60 --memo /tmp/crossfile-memo.json
 
 ``--index ROOT`` measures the index instead: a full build of ROOT (vendored folders such
 as site-packages included, so that CPython's ``lib/python3.11`` gives 10,000+ files), its
@@ -29,6 +34,8 @@ set) against completions with no build running.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import random
 import re
@@ -46,27 +53,47 @@ from lsp_server.completion.context import build_context
 from lsp_server.completion.pipeline import early_stop
 from lsp_server.completion.postprocess import postprocess
 from lsp_server.completion.prompt import render_fim_prompt
-from lsp_server.core import Shape
+from lsp_server.core import Prompt, Shape
 from lsp_server.registry import resolve_model
 from lsp_server.repo.imports import resolve_imports
 from lsp_server.repo.index import WorkspaceIndex
 from lsp_server.repo.parsing import language_for, parse
-from lsp_server.repo.rank import repo_budget, select_repo_context
+from lsp_server.repo.rank import local_need, repo_budget, select_repo_context
 from lsp_server.repo.tags import extract_tags
 
 SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
 STDLIB = Path(os.__file__).parent
 DEFAULT_PROJECTS = [
-    SITE / "site-packages" / "_pytest",
-    SITE / "site-packages" / "pygls",
-    SITE / "site-packages" / "huggingface_hub",
-    SITE / "site-packages" / "click",
-    SITE / "site-packages" / "anyio",
-    SITE / "site-packages" / "h11",
-    STDLIB / "email",
-    STDLIB / "asyncio",
-    STDLIB / "importlib",
-    STDLIB / "logging",
+    *(
+        SITE / "site-packages" / name
+        for name in (
+            "_pytest",
+            "pygls",
+            "huggingface_hub",
+            "click",
+            "anyio",
+            "h11",
+            "starlette",
+            "jinja2",
+            "requests",
+            "fsspec",
+            "cattrs",
+            "pluggy",
+        )
+    ),
+    *(
+        STDLIB / name
+        for name in (
+            "email",
+            "asyncio",
+            "importlib",
+            "unittest",
+            "multiprocessing",
+            "concurrent",
+            "xml",
+            "http",
+        )
+    ),
 ]
 
 
@@ -169,6 +196,44 @@ def edit_similarity(a: str, b: str) -> float:
     return 1.0 - previous[-1] / max(len(a), len(b))
 
 
+class GenerationMemo:
+    """Raw model outputs by prompt, kept in a JSON file between runs (``--memo``).
+
+    Greedy decoding gives the same output for the same prompt, so a run that changes only
+    the repository selection re-runs the model only for prompts that changed (the
+    file-only prompts never do). Keyed by the model file and the rendered prompt parts.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        """Load the memo at ``path`` (None: remember nothing)."""
+        self.path = path
+        self.items: dict[str, str] = {}
+        self.hits = 0
+        if path is not None and path.exists():
+            self.items = json.loads(path.read_text(encoding="utf-8"))
+
+    @staticmethod
+    def key(model: str, prompt: Prompt, max_tokens: int) -> str:
+        """A digest of everything that decides a greedy output."""
+        text = repr((model, max_tokens, prompt.parts, prompt.stop, prompt.add_bos))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def save(self) -> None:
+        """Write the memo back (when a path was given)."""
+        if self.path is not None:
+            self.path.write_text(json.dumps(self.items), encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One completed line and how it came about."""
+
+    line: str
+    raw: str
+    prompt_tokens: int
+    local_budget: int
+
+
 def complete_line(
     backend: LlamaCppBackend,
     text: str,
@@ -176,29 +241,43 @@ def complete_line(
     path: str,
     budget: int,
     repo_files: list[tuple[str, str]],
-) -> str:
-    """The first line the pipeline stages produce at ``offset``."""
+    memo: GenerationMemo | None = None,
+) -> Answer:
+    """The first line the pipeline stages produce at ``offset``.
+
+    The local window gets what the repository files leave of ``budget`` (as the
+    pipeline does: their content tokens plus the path line and separator of each).
+    """
     used = sum(backend.count_tokens(f"{p}\n{c}\n") + 2 for p, c in repo_files)
+    local = max(64, budget - used)
     ctx = build_context(
         text,
         offset,
         language="python",
         path=path,
         shape=Shape.LINE,
-        budget_tokens=max(64, budget - used),
+        budget_tokens=local,
         count_tokens=backend.count_tokens,
     )
     prompt = render_fim_prompt(backend.info.template, ctx, repo_files)
-    gen = backend.generate(
-        GenerationRequest(
-            prompt=prompt, max_tokens=48, temperature=0.0, should_stop=early_stop(ctx)
-        ),
-        CancelToken(),
-    )
-    completion = postprocess(gen.text, ctx)
-    if completion is None:
-        return ""
-    return completion.text.split("\n", 1)[0]
+    max_tokens = 48
+    key = GenerationMemo.key(backend.info.path or backend.info.name, prompt, max_tokens)
+    raw = memo.items.get(key) if memo is not None else None
+    if raw is None:
+        gen = backend.generate(
+            GenerationRequest(
+                prompt=prompt, max_tokens=max_tokens, temperature=0.0, should_stop=early_stop(ctx)
+            ),
+            CancelToken(),
+        )
+        raw = gen.text
+        if memo is not None:
+            memo.items[key] = raw
+    elif memo is not None:
+        memo.hits += 1
+    completion = postprocess(raw, ctx)
+    line = "" if completion is None else completion.text.split("\n", 1)[0]
+    return Answer(line, raw, len(backend.prompt_tokens(prompt)), local)
 
 
 def _rss_mb() -> float:
@@ -298,6 +377,8 @@ def index_benchmark(root: Path, backend: LlamaCppBackend, max_files: int, runs: 
             f"{statistics.median(values):.1f} ms, p95 {_pct(values, 0.95):.1f} ms |"
         )
 
+    if runs <= 0:
+        return
     # Completion latency with and without a build running beside it.
     text = Path(index._by_display[sample[0]]).read_text(encoding="utf-8", errors="replace")
     offset = len(text) // 2
@@ -341,13 +422,22 @@ def main() -> None:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
-    parser.add_argument("--holes", type=int, default=40, help="holes in all (spread over projects)")
+    parser.add_argument("--holes", type=int, default=60, help="holes in all (spread over projects)")
     parser.add_argument("--per-file", type=int, default=1)
-    parser.add_argument("--budget", type=int, default=1024, help="prompt tokens in all")
+    parser.add_argument("--budget", type=int, default=2048, help="prompt tokens in all")
     parser.add_argument(
         "--share", type=float, default=0.4, help="share of the budget for repo context"
     )
-    parser.add_argument("--n-threads", type=int, default=2)
+    # One thread: with two, llama.cpp's spinning threads slow down by 10-20x as soon as
+    # another process wants one of the two cores (measured: 7 s vs 176 s, 959 tokens).
+    parser.add_argument("--n-threads", type=int, default=1)
+    parser.add_argument(
+        "--flow",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a file smaller than its share leaves the rest to repository context",
+    )
+    parser.add_argument("--memo", type=Path, help="JSON file of outputs by prompt, reused")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", action="store_true", help="print every hole's predictions")
     parser.add_argument("--index", type=Path, help="measure the index of this folder instead")
@@ -371,36 +461,56 @@ def main() -> None:
         finally:
             backend.close()
         return
-    scratch = Path(tempfile.mkdtemp(prefix="coder-lsp-crossfile-"))
-    rng = random.Random(args.seed)
+    memo = GenerationMemo(args.memo)
     try:
-        per_project: list[tuple[str, Path, WorkspaceIndex, list[Hole]]] = []
-        for source in args.projects:
-            if not source.is_dir():
-                print(f"skip {source}: not a folder", file=sys.stderr)
-                continue
-            name = f"{source.parent.name}/{source.name}"
-            workspace = scratch / f"{len(per_project)}-{source.name}"
-            shutil.copytree(
-                source,
-                workspace / source.name,
-                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"),
-            )
-            index = WorkspaceIndex([workspace])
-            index.build()
-            holes = find_holes(index, name, workspace / source.name, args.per_file)
-            rng.shuffle(holes)
-            per_project.append((name, workspace, index, holes))
-        # Round-robin over projects so that no single project dominates the set.
-        chosen: list[tuple[str, Path, WorkspaceIndex, Hole]] = []
-        while len(chosen) < args.holes and any(p[3] for p in per_project):
-            for name, workspace, index, holes in per_project:
-                if holes and len(chosen) < args.holes:
-                    chosen.append((name, workspace, index, holes.pop()))
+        quality_benchmark(args, backend, memo)
+    finally:
+        memo.save()
+        backend.close()
 
+
+def _holes_of_projects(
+    projects: list[Path], scratch: Path, wanted: int, per_file: int, seed: int
+) -> list[tuple[str, Path, WorkspaceIndex, Hole]]:
+    """Copy each project to ``scratch``, index it, and pick holes round-robin."""
+    per_project: list[tuple[str, Path, WorkspaceIndex, list[Hole]]] = []
+    for source in projects:
+        if not source.is_dir():
+            print(f"skip {source}: not a folder", file=sys.stderr)
+            continue
+        name = f"{source.parent.name}/{source.name}"
+        workspace = scratch / f"{len(per_project)}-{source.name}"
+        shutil.copytree(
+            source,
+            workspace / source.name,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"),
+        )
+        index = WorkspaceIndex([workspace])
+        index.build()
+        holes = find_holes(index, name, workspace / source.name, per_file)
+        # One generator per project: adding a project does not change the others' holes.
+        random.Random(f"{seed}:{name}").shuffle(holes)
+        per_project.append((name, workspace, index, holes))
+    # Round-robin over projects so that no single project dominates the set.
+    chosen: list[tuple[str, Path, WorkspaceIndex, Hole]] = []
+    while len(chosen) < wanted and any(p[3] for p in per_project):
+        for name, workspace, index, holes in per_project:
+            if holes and len(chosen) < wanted:
+                chosen.append((name, workspace, index, holes.pop()))
+    return chosen
+
+
+def quality_benchmark(
+    args: argparse.Namespace, backend: LlamaCppBackend, memo: GenerationMemo
+) -> None:
+    """Complete every hole file-only and with repository context; print the tables."""
+    scratch = Path(tempfile.mkdtemp(prefix="coder-lsp-crossfile-"))
+    try:
+        chosen = _holes_of_projects(args.projects, scratch, args.holes, args.per_file, args.seed)
         rows: dict[str, list[tuple[bool, float, bool, float]]] = {}
         retrieval_ms: list[float] = []
         repo_tokens: list[int] = []
+        prompt_tokens: dict[str, list[int]] = {"file": [], "repo": []}
         started = time.perf_counter()
         for n, (name, workspace, index, hole) in enumerate(chosen, 1):
             path = workspace / hole.rel
@@ -415,7 +525,11 @@ def main() -> None:
             text = "\n".join([*lines[: hole.row], indent, *lines[hole.row + 1 :]])
             offset = sum(len(x) + 1 for x in lines[: hole.row]) + len(indent)
             try:
-                plain = complete_line(backend, text, offset, hole.rel, args.budget, [])
+                plain = complete_line(backend, text, offset, hole.rel, args.budget, [], memo)
+                # Budget flow (what pipeline.complete should do): a file smaller than its
+                # share leaves the rest to repository context.
+                need = local_need(text, args.budget, backend.count_tokens) if args.flow else None
+                budget = repo_budget(args.budget, args.share, local_need=need)
                 tree = parse(text, "python")  # the server keeps this tree up to date
                 t0 = time.perf_counter()
                 repo_files = select_repo_context(
@@ -424,18 +538,22 @@ def main() -> None:
                     text,
                     offset,
                     "python",
-                    repo_budget(args.budget, args.share),
+                    budget,
                     backend.count_tokens,
                     tree=tree,
                 )
                 retrieval_ms.append((time.perf_counter() - t0) * 1000)
                 repo_tokens.append(sum(backend.count_tokens(c) for _, c in repo_files))
-                with_repo = complete_line(backend, text, offset, hole.rel, args.budget, repo_files)
+                with_repo = complete_line(
+                    backend, text, offset, hole.rel, args.budget, repo_files, memo
+                )
             finally:
                 path.write_text(original, encoding="utf-8")
                 index.update_file(path)
-            got_plain = (indent + plain).strip()
-            got_repo = (indent + with_repo).strip()
+            prompt_tokens["file"].append(plain.prompt_tokens)
+            prompt_tokens["repo"].append(with_repo.prompt_tokens)
+            got_plain = (indent + plain.line).strip()
+            got_repo = (indent + with_repo.line).strip()
             rows.setdefault(name, []).append(
                 (
                     got_plain == hole.target,
@@ -447,47 +565,67 @@ def main() -> None:
             if args.show:
                 print(f"[{n}] {hole.rel}:{hole.row + 1} uses {hole.name}")
                 print(f"    target : {hole.target}")
-                print(f"    file   : {got_plain}")
-                print(f"    repo   : {got_repo}   ({[p for p, _ in repo_files]})")
+                print(f"    file   : {got_plain}   ({plain.prompt_tokens} tok)")
+                print(
+                    f"    repo   : {got_repo}   ({with_repo.prompt_tokens} tok, local "
+                    f"{with_repo.local_budget}, repo budget {budget}: "
+                    f"{[p for p, _ in repo_files]})"
+                )
+                for label, answer in (("file", plain), ("repo", with_repo)):
+                    if not answer.line.strip():
+                        print(f"    raw {label}: {answer.raw[:120]!r}")
+                sys.stdout.flush()
             else:
                 print(f"\r{n}/{len(chosen)} holes", end="", file=sys.stderr, flush=True)
+            if n % 10 == 0:
+                memo.save()
         print(file=sys.stderr)
         elapsed = time.perf_counter() - started
-
-        def line(label: str, results: list[tuple[bool, float, bool, float]]) -> str:
-            k = len(results)
-            em_f = 100 * sum(r[0] for r in results) / k
-            es_f = 100 * statistics.mean(r[1] for r in results)
-            em_r = 100 * sum(r[2] for r in results) / k
-            es_r = 100 * statistics.mean(r[3] for r in results)
-            return (
-                f"| {label:<28} | {k:>5} | {em_f:>6.1f} | {em_r:>6.1f} | {em_r - em_f:>+6.1f} "
-                f"| {es_f:>6.1f} | {es_r:>6.1f} |"
-            )
-
-        print(
-            f"\nmodel {model.name}, prompt budget {args.budget} tokens, "
-            f"repo share {args.share}, greedy"
-        )
-        print(
-            "| project                      | holes | EM file | EM repo | ΔEM | ES file | ES repo |"
-        )
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        every: list[tuple[bool, float, bool, float]] = []
-        for name, results in rows.items():
-            print(line(name, results))
-            every.extend(results)
-        if every:
-            print(line("all", every))
-            print(
-                f"\nrepo context: median {statistics.median(repo_tokens)} tokens; retrieval "
-                f"median {statistics.median(retrieval_ms):.1f} ms, p95 "
-                f"{sorted(retrieval_ms)[int(0.95 * (len(retrieval_ms) - 1))]:.1f} ms; "
-                f"{elapsed:.0f} s for {len(every)} holes"
-            )
+        _print_quality(args, backend, rows, repo_tokens, retrieval_ms, prompt_tokens)
+        print(f"{elapsed:.0f} s for {len(chosen)} holes ({memo.hits} generations from --memo)")
     finally:
-        backend.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _print_quality(
+    args: argparse.Namespace,
+    backend: LlamaCppBackend,
+    rows: dict[str, list[tuple[bool, float, bool, float]]],
+    repo_tokens: list[int],
+    retrieval_ms: list[float],
+    prompt_tokens: dict[str, list[int]],
+) -> None:
+    def line(label: str, results: list[tuple[bool, float, bool, float]]) -> str:
+        k = len(results)
+        em_f = 100 * sum(r[0] for r in results) / k
+        es_f = 100 * statistics.mean(r[1] for r in results)
+        em_r = 100 * sum(r[2] for r in results) / k
+        es_r = 100 * statistics.mean(r[3] for r in results)
+        return (
+            f"| {label:<30} | {k:>5} | {em_f:>6.1f} | {em_r:>6.1f} | {em_r - em_f:>+6.1f} "
+            f"| {es_f:>6.1f} | {es_r:>6.1f} |"
+        )
+
+    print(
+        f"\nmodel {backend.info.name}, prompt budget {args.budget} tokens, repo share "
+        f"{args.share}, budget flow {'on' if args.flow else 'off'}, greedy, "
+        f"{args.n_threads} thread(s)"
+    )
+    print("| project | holes | EM file | EM repo | ΔEM | ES file | ES repo |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    every: list[tuple[bool, float, bool, float]] = []
+    for name, results in rows.items():
+        print(line(name, results))
+        every.extend(results)
+    if not every:
+        return
+    print(line("**all**", every))
+    print(
+        f"\nrepo block: median {statistics.median(repo_tokens):.0f} tokens; prompt tokens "
+        f"median file-only {statistics.median(prompt_tokens['file']):.0f}, repo "
+        f"{statistics.median(prompt_tokens['repo']):.0f}; retrieval median "
+        f"{statistics.median(retrieval_ms):.1f} ms, p95 {_pct(retrieval_ms, 0.95):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

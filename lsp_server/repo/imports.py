@@ -73,10 +73,17 @@ def _join(folder: str, *parts: str) -> str:
     return posixpath.join(folder, *parts) if folder else posixpath.join(*parts)
 
 
-def _by_suffix(view: PathView, suffix: str, near: str) -> str | None:
-    """The indexed file whose path ends with ``/suffix`` (or is it), nearest to ``near``."""
+def _by_suffix(
+    view: PathView, suffix: str, near: str, accept: Callable[[str], bool] | None = None
+) -> str | None:
+    """The indexed file whose path ends with ``/suffix`` (or is it), nearest to ``near``.
+
+    ``accept``, when given, is asked about each match's folder above the suffix.
+    """
     name = posixpath.basename(suffix)
     matches = [p for p in view.by_basename(name) if p == suffix or p.endswith("/" + suffix)]
+    if accept is not None:
+        matches = [p for p in matches if accept(p[: len(p) - len(suffix)].rstrip("/"))]
     if not matches:
         return None
     return min(matches, key=lambda p: (-_common_prefix(p, near), len(p), p))
@@ -106,11 +113,24 @@ def _py_module(view: PathView, base: str) -> str | None:
     return None
 
 
+def _is_package(view: PathView, folder: str) -> bool:
+    """True when ``folder`` is a regular Python package (it has an ``__init__``)."""
+    return bool(folder) and (
+        view.has(_join(folder, "__init__.py")) or view.has(_join(folder, "__init__.pyi"))
+    )
+
+
 def _py_absolute_bases(view: PathView, current: str, module: str) -> list[str]:
+    # An absolute import starts at a sys.path root: a folder that is not itself inside a
+    # package (``import warnings`` in ``pkg/sub/m.py`` is never ``pkg/warnings.py``).
+    folder = posixpath.dirname(current)
+    memo = view.roots if isinstance(view, _Memo) else {}
+    roots = memo.get(folder)
+    if roots is None:
+        roots = [f for f in _ancestors(folder) if not _is_package(view, f)]
+        memo[folder] = roots
     rel = module.replace(".", "/")
-    bases = [_join(folder, rel) for folder in _ancestors(posixpath.dirname(current))]
-    bases.append(_join("src", rel))
-    return bases
+    return [*(_join(root, rel) for root in roots), _join("src", rel)]
 
 
 def _resolve_python(view: PathView, current: str, ref: ImportRef) -> ResolvedImport | None:
@@ -138,11 +158,25 @@ def _resolve_python(view: PathView, current: str, ref: ImportRef) -> ResolvedImp
     if source.startswith("."):
         return None
     rel = source.replace(".", "/")
-    for suffix in (rel + ".py", rel + "/__init__.py"):
-        found = _by_suffix(view, suffix, current)
-        if found is not None:
-            return ResolvedImport(ref, found, name)
-    return None
+
+    def accept(root: str) -> bool:
+        return not _is_package(view, root)
+
+    found = _by_suffix(view, rel + ".py", current, accept)
+    if found is None:
+        # A package: looked up by its folder's name (every package has an ``__init__.py``,
+        # so a lookup by that basename would go through all of them).
+        folders = [
+            d
+            for d in view.dirs_named(posixpath.basename(rel))
+            if (d == rel or d.endswith("/" + rel))
+            and view.has(_join(d, "__init__.py"))
+            and accept(d[: len(d) - len(rel)].rstrip("/"))
+        ]
+        if folders:
+            best = min(folders, key=lambda d: (-_common_prefix(d, current), len(d), d))
+            found = _join(best, "__init__.py")
+    return ResolvedImport(ref, found, name) if found is not None else None
 
 
 # --- JavaScript / TypeScript -------------------------------------------------------------
@@ -318,6 +352,36 @@ _RESOLVERS: dict[str, _Resolver] = {
 }
 
 
+class _Memo:
+    """A PathView whose ``has`` answers are remembered for one resolution pass (the same
+    package ``__init__`` files and candidate paths are asked about for every import)."""
+
+    def __init__(self, view: PathView) -> None:
+        self.view = view
+        self._has: dict[str, bool] = {}
+        self.roots: dict[str, list[str]] = {}
+        """Python: the possible sys.path roots above a folder."""
+
+    def has(self, path: str) -> bool:
+        """As ``PathView.has``, memoised."""
+        found = self._has.get(path)
+        if found is None:
+            found = self._has[path] = self.view.has(path)
+        return found
+
+    def by_basename(self, name: str) -> list[str]:
+        """As ``PathView.by_basename``."""
+        return self.view.by_basename(name)
+
+    def files_in_dir(self, folder: str) -> list[str]:
+        """As ``PathView.files_in_dir``."""
+        return self.view.files_in_dir(folder)
+
+    def dirs_named(self, name: str) -> list[str]:
+        """As ``PathView.dirs_named``."""
+        return self.view.dirs_named(name)
+
+
 def resolve_imports(
     view: PathView, current: str, language: str | None, imports: tuple[ImportRef, ...]
 ) -> list[ResolvedImport]:
@@ -330,6 +394,7 @@ def resolve_imports(
     resolver = _RESOLVERS.get(language or "")
     if resolver is None:
         return []
+    view = _Memo(view)
     out: list[ResolvedImport] = []
     for ref in imports:
         found = resolver(view, current, ref)

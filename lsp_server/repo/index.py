@@ -304,7 +304,7 @@ class WorkspaceIndex:
             _remove_from(self._defs, name, entry.display)
         cached = self._content.pop(entry.display, None)
         if cached is not None:
-            self._content_chars -= sum(len(line) + 1 for line in cached[2])
+            self._content_chars -= sum(map(len, cached[2])) + len(cached[2])
 
     def _drop(self, path: str) -> None:
         with self._lock:
@@ -360,7 +360,7 @@ class WorkspaceIndex:
             if display is not None:
                 cached = self._content.pop(display, None)
                 if cached is not None:
-                    self._content_chars -= sum(len(line) + 1 for line in cached[2])
+                    self._content_chars -= sum(map(len, cached[2])) + len(cached[2])
             self._generation += 1
 
     def close_document(self, path: str | Path) -> None:
@@ -472,7 +472,7 @@ class WorkspaceIndex:
                 self._content_chars += len(data)
                 while self._content_chars > _CONTENT_CACHE_CHARS and len(self._content) > 1:
                     _, (_, _, old) = self._content.popitem(last=False)
-                    self._content_chars -= sum(len(line) + 1 for line in old)
+                    self._content_chars -= sum(map(len, old)) + len(old)
         return lines
 
     def entry_tags(self, display: str) -> FileTags | None:

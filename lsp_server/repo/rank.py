@@ -3,18 +3,27 @@
 :func:`select_repo_context` returns ``(display path, content)`` pairs for
 ``render_fim_prompt(..., repo_files=...)``. Candidates, by priority:
 
-1. **definitions of imported symbols** the code needs: used near the cursor, or imported
-   but not used anywhere yet (the likeliest to be typed next), then used elsewhere in the
+1. **definitions of imported symbols** the code needs: used near the cursor (the lines
+   above it and below it; function-local imports near the cursor count), or imported but
+   not used anywhere yet (the likeliest to be typed next), then used elsewhere in the
    file — signature, docstring and a short body (classes: header, docstring and their
    methods' signatures);
 2. **imported files**, whole when small, else as an outline of their definitions;
 3. **chunks similar to the cursor window** (Jaccard over identifiers) from imported
    files, files of the same folder and open documents.
 
-Snippets that mostly repeat the current file are dropped. The budget is filled in
-priority order, measured with the model's own tokenizer. The files are then emitted in
-dependency order (a file another selected file imports comes first; ties keep the current
-file's import order), snippets of one file in line order joined by ``...`` lines.
+Snippets that mostly repeat the current file are dropped. Python outlines read as stub
+files (``def f(x: int) -> str: ...``, multi-line signatures joined): a signature with
+nothing under it is not code, and the model would imitate it. The budget is filled in
+priority order with token estimates; what is chosen is then counted exactly with the
+model's own tokenizer (through the pipeline's memo) and the least important snippets
+are dropped until it fits. The files are emitted in dependency order (a file another
+selected file imports comes first); among files free to go next, the least relevant
+first, so the most relevant definitions end up nearest the current file. Snippets of one
+file keep their line order, joined by ``...`` lines.
+
+:func:`repo_budget` sizes the block: a share of the prompt budget, plus what a small
+current file leaves unused (:func:`local_need`).
 
 Stability: the needs are computed from a window quantised to blocks of lines plus the
 identifiers of the cursor line, so typing inside a line, or moving within a block, gives
@@ -24,6 +33,7 @@ the very same list (and the model's KV cache keeps the repository block).
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import posixpath
 import re
@@ -35,6 +45,7 @@ from typing import Protocol
 
 from tree_sitter import Tree
 
+from lsp_server.completion.context import cached_count
 from lsp_server.completion.prompt import comment_marker
 from lsp_server.repo.imports import PathView, ResolvedImport, resolve_imports
 from lsp_server.repo.parsing import language_for, parse
@@ -49,9 +60,11 @@ from lsp_server.repo.tags import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RankOptions", "RepoView", "repo_budget", "select_repo_context"]
+__all__ = ["RankOptions", "RepoView", "local_need", "repo_budget", "select_repo_context"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENT2 = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]+")
+"""Identifiers of two characters or more (one-letter names say nothing about a snippet)."""
 _ATTR = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*(?:\.|::|->)\s*([A-Za-z_][A-Za-z0-9_]*)")
 
 _STOPWORDS = frozenset(
@@ -182,6 +195,8 @@ class RankOptions:
     max_chunks: int = 4
     min_similarity: float = 0.12
     max_similarity_files: int = 12
+    max_similarity_file_chars: int = 64_000
+    """Larger files are not searched for similar chunks (scanning them costs too much)."""
     repeat_threshold: float = 0.5
     """Snippets whose non-blank lines are more than this share in the current file are dropped."""
 
@@ -189,12 +204,46 @@ class RankOptions:
 DEFAULT_OPTIONS = RankOptions()
 
 
-def repo_budget(prompt_budget: int, share: float = 0.4, min_local: int = 256) -> int:
-    """Tokens for repository context out of ``prompt_budget``; the local window keeps
-    at least ``min_local`` tokens (or everything, for tiny budgets)."""
+LOCAL_NEED_QUANTUM = 128
+"""The local window's need is rounded up to this many tokens, so that typing does not
+change the repository budget (and with it the repository block) at every keystroke."""
+
+
+def repo_budget(
+    prompt_budget: int,
+    share: float = 0.4,
+    min_local: int = 256,
+    *,
+    local_need: int | None = None,
+) -> int:
+    """Tokens for repository context out of ``prompt_budget``.
+
+    Repository context gets ``share`` of the budget; the local window keeps at least
+    ``min_local`` tokens (or everything, for tiny budgets). When ``local_need`` — the
+    tokens of the whole current file — is given and the file needs less than the rest,
+    repository context also gets what the file leaves unused (the need rounded up to
+    :data:`LOCAL_NEED_QUANTUM`). The reverse flow, the local window taking what repository
+    context leaves unused, is the caller's: it sizes the window after the selection.
+    """
     if prompt_budget <= min_local:
         return 0
-    return max(0, min(int(prompt_budget * share), prompt_budget - min_local))
+    base = max(0, min(int(prompt_budget * share), prompt_budget - min_local))
+    if local_need is None or share <= 0:
+        return base
+    need = -(-max(1, local_need) // LOCAL_NEED_QUANTUM) * LOCAL_NEED_QUANTUM
+    return max(base, prompt_budget - need)
+
+
+def local_need(text: str, prompt_budget: int, count_tokens: Callable[[str], int]) -> int | None:
+    """Tokens the whole current file takes, for :func:`repo_budget`'s ``local_need``.
+
+    Counted line by line through the pipeline's memo (the local window counts the same
+    lines), so a keystroke re-counts one line; within 2% of counting the text at once.
+    None when the file cannot fit the budget anyway (no need to count it).
+    """
+    if len(text) > prompt_budget * _MAX_CHARS_PER_TOKEN:
+        return None
+    return sum(cached_count(count_tokens, line) for line in text.splitlines(keepends=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,10 +267,12 @@ class _Snippet:
 
 
 @functools.lru_cache(maxsize=8)
-def _current_imports(text: str, language: str | None) -> tuple[ImportRef, ...]:
+def _current_imports(
+    text: str, language: str | None, rows: tuple[int, int]
+) -> tuple[ImportRef, ...]:
     """Imports of the current buffer when no tree is at hand (cached by the text)."""
     tree = parse(text, language)
-    return imports_from_tree(tree.root_node, language) if tree is not None else ()
+    return imports_from_tree(tree.root_node, language, rows) if tree is not None else ()
 
 
 @functools.lru_cache(maxsize=8)
@@ -231,7 +282,9 @@ def _identifiers_cached(text: str) -> frozenset[str]:
 
 
 def _identifiers(text: str) -> set[str]:
-    return {m for m in _IDENT.findall(text) if m not in _STOPWORDS and len(m) > 1}
+    found = set(_IDENT2.findall(text))
+    found -= _STOPWORDS
+    return found
 
 
 def _window_rows(row: int, n_lines: int, opts: RankOptions) -> tuple[int, int]:
@@ -252,21 +305,39 @@ def _window(lines: list[str], row: int, opts: RankOptions) -> tuple[str, str]:
 # --- candidates ------------------------------------------------------------------------
 
 
-def _definition_text(lines: list[str], tag: Tag, tags: tuple[Tag, ...], opts: RankOptions) -> str:
+def _stub(display: str) -> str:
+    """The body that stands for left-out code in a stub of this file's language."""
+    # Python reads ``def f(x): ...`` as a complete definition; a signature with nothing
+    # under it is a syntax error the model may imitate. Other languages' outlines keep
+    # their headers as they are.
+    return "..." if language_for(None, display) == "python" else ""
+
+
+def _definition_text(
+    lines: list[str], tag: Tag, tags: tuple[Tag, ...], opts: RankOptions, stub: str = ""
+) -> str:
     if tag.kind != "class":
         return render_definition(lines, tag, opts.body_lines)
-    return _class_text(lines, tag, tags, opts.class_lines)
+    return _class_text(lines, tag, tags, opts.class_lines, stub)
 
 
-def _class_text(lines: list[str], tag: Tag, tags: tuple[Tag, ...], max_lines: int) -> str:
-    """A class with its fields and its members' signatures (member bodies left out)."""
+def _class_text(
+    lines: list[str], tag: Tag, tags: tuple[Tag, ...], max_lines: int, stub: str = ""
+) -> str:
+    """A class with its fields and its members' signatures (member bodies left out).
+
+    With ``stub``, a member whose body is left out entirely gets it as its body.
+    """
     skip: set[int] = set()
+    stubbed: set[int] = set()
     for member in tags:
         if member.line > tag.header_end and member.end <= tag.end and member is not tag:
-            short_doc = 0 <= member.doc_end - member.doc_start < 3
+            short_doc = member.doc_start >= 0 and member.doc_end - member.doc_start < 3
             for row in range(member.header_end + 1, member.end + 1):
                 if not (short_doc and member.doc_start <= row <= member.doc_end):
                     skip.add(row)
+            if stub and not short_doc and member.end > member.header_end:
+                stubbed.add(member.header_end)
     start = tag.doc_start if 0 <= tag.doc_start < tag.line else tag.line
     out: list[str] = []
     last_end = min(tag.end, len(lines) - 1)
@@ -280,7 +351,7 @@ def _class_text(lines: list[str], tag: Tag, tags: tuple[Tag, ...], max_lines: in
             indent = _indent_of(lines, tag.header_end + 1, last_end)
             out.append(f"{indent}...")
             break
-        out.append(line)
+        out.append(f"{line} {stub}" if row in stubbed and line.endswith(":") else line)
     return "\n".join(out).rstrip()
 
 
@@ -307,35 +378,54 @@ def _mostly_in(text: str, haystack: set[str], threshold: float) -> bool:
     return repeated / len(lines) > threshold
 
 
-def _chunks(lines: list[str], size: int) -> list[tuple[int, int, set[str]]]:
+@dataclass(frozen=True, slots=True)
+class _Chunks:
+    """A file's identifiers by half-chunk: chunk ``k`` is halves ``k`` and ``k + 1``.
+
+    Chunks overlap by half; keeping the halves (each line scanned once) and the chunks'
+    sizes is much cheaper than a set per chunk, and enough for Jaccard similarity.
+    """
+
+    step: int
+    """Lines per half."""
+    halves: tuple[frozenset[str], ...]
+    sizes: tuple[int, ...]
+    """Distinct identifiers of each chunk."""
+
+
+def _chunks(lines: list[str], size: int) -> _Chunks:
     step = max(1, size // 2)
-    out = []
-    for start in range(0, max(1, len(lines) - step), step):
-        end = min(len(lines), start + size) - 1
-        idents = _identifiers("\n".join(lines[start : end + 1]))
-        if idents:
-            out.append((start, end, idents))
-    return out
+    halves = tuple(
+        frozenset(_identifiers("\n".join(lines[start : start + step])))
+        for start in range(0, len(lines), step)
+    )
+    if len(halves) < 2:
+        return _Chunks(step, halves, tuple(len(h) for h in halves))
+    sizes = tuple(len(h) + len(n) - len(h & n) for h, n in itertools.pairwise(halves))
+    return _Chunks(step, halves, sizes)
 
 
-_CHUNK_CACHE: dict[tuple[str, tuple[int, int, int], int], list[tuple[int, int, set[str]]]] = {}
+_CHUNK_CACHE: OrderedDict[tuple[str, tuple[int, int, int], int], _Chunks] = OrderedDict()
 _CHUNK_CACHE_MAX = 512
+_CHUNK_LOCK = threading.Lock()
 
 
-def _cached_chunks(
-    index: RepoView, display: str, lines: list[str], size: int
-) -> list[tuple[int, int, set[str]]]:
+def _cached_chunks(index: RepoView, display: str, lines: list[str], size: int) -> _Chunks:
     """Chunks of one file, cached by the file's version (disk stamp or buffer edit count)."""
     version = index.file_version(display)
     if version is None:
         return _chunks(lines, size)
     key = (display, version, size)
-    found = _CHUNK_CACHE.get(key)
-    if found is None:
-        if len(_CHUNK_CACHE) >= _CHUNK_CACHE_MAX:
-            _CHUNK_CACHE.pop(next(iter(_CHUNK_CACHE)))
-        found = _chunks(lines, size)
+    with _CHUNK_LOCK:
+        found = _CHUNK_CACHE.get(key)
+        if found is not None:
+            _CHUNK_CACHE.move_to_end(key)
+            return found
+    found = _chunks(lines, size)
+    with _CHUNK_LOCK:
         _CHUNK_CACHE[key] = found
+        while len(_CHUNK_CACHE) > _CHUNK_CACHE_MAX:
+            _CHUNK_CACHE.popitem(last=False)
     return found
 
 
@@ -382,15 +472,15 @@ def select_repo_context(
     window_text, cursor_line = _window(lines, row, options)
     local_lines = {line.strip() for line in lines if len(line.strip()) > 3}
 
+    top, bottom = _window_rows(row, len(lines), options)
     if tree is not None and grammar is not None:
-        imports = imports_from_tree(tree.root_node, grammar)
+        imports = imports_from_tree(tree.root_node, grammar, (top, bottom))
     else:
-        imports = _current_imports(text, grammar)
+        imports = _current_imports(text, grammar, (top, bottom))
     resolved = resolve_imports(index, current, grammar, imports)
     import_lines = {ref.line for ref in imports}
     # Identifiers used in the file (imports left out). The part outside the cursor window
     # does not change while typing, so its (large) scan is cached.
-    top, bottom = _window_rows(row, len(lines), options)
     outside = "\n".join(
         line for i, line in enumerate(lines) if (i < top or i >= bottom) and i not in import_lines
     )
@@ -429,10 +519,13 @@ def select_repo_context(
     query = _identifiers(window_text)
     candidates.extend(_similar_chunks(index, current, query, list(target_order), options))
 
-    chosen = _fill_budget(candidates, budget_tokens, count_tokens, local_lines, options)
-    if not chosen:
-        return []
-    return _render(index, chosen, target_order, grammar)
+    chosen = _fill_budget(candidates, budget_tokens, local_lines, options)
+    files = _render(index, chosen, target_order, grammar) if chosen else []
+    # The exact count of what was chosen: drop the least important snippets until it fits.
+    while files and _exact_cost(files, count_tokens) > budget_tokens:
+        chosen.pop()
+        files = _render(index, chosen, target_order, grammar) if chosen else []
+    return files
 
 
 def _definition_candidates(
@@ -474,26 +567,75 @@ def _definition_candidates(
                 if tag.parent is None and tag.name in near:
                     wanted.append((tag.name, 2.8))
     out: list[_Snippet] = []
+    version = index.file_version(item.path)
     for name, score in wanted:
         parent, _, member = name.rpartition(".")
-        found = _locate(index, item.path, tags_info, member, parent or None)
+        found = _cached_definition(index, item.path, version, tags_info, member, parent, opts)
         if found is None:
             continue
-        path, tag, file_tags = found
-        if (path, tag.line) in seen:
+        path, start, end, body, compact = found
+        if (path, start) in seen:
             continue
-        seen.add((path, tag.line))
-        lines = index.lines(path)
-        if lines is None:
-            continue
-        body = _definition_text(lines, tag, file_tags, opts)
-        if body:
-            compact = _compact_text(lines, tag, file_tags)
-            out.append(_Snippet(path, tag.line, tag.end, body, 0, score, compact=compact or body))
+        seen.add((path, start))
+        out.append(_Snippet(path, start, end, body, 0, score, compact=compact))
     return out
 
 
-def _compact_text(lines: list[str], tag: Tag, tags: tuple[Tag, ...]) -> str:
+_Definition = tuple[str, int, int, str, str]
+"""(path, first line, last line, text, compact text) of a located definition."""
+_DEFINITIONS: OrderedDict[
+    tuple[str, tuple[int, int, int], str, str, RankOptions],
+    tuple[_Definition | None, tuple[int, int, int] | None],
+] = OrderedDict()
+_DEFINITIONS_MAX = 2048
+_DEFINITIONS_LOCK = threading.Lock()
+
+
+def _cached_definition(
+    index: RepoView,
+    path: str,
+    version: tuple[int, int, int] | None,
+    info: FileTags,
+    name: str,
+    parent: str,
+    opts: RankOptions,
+) -> _Definition | None:
+    """Where ``name`` (a member of ``parent`` when not empty) is defined, and its texts.
+
+    Remembered by the importing file's version and checked against the version of the
+    file it was found in (re-exports lead elsewhere): the same definitions are wanted at
+    every keystroke, and following re-exports and cutting texts cost more than the rest.
+    """
+    key = (path, version, name, parent, opts) if version is not None else None
+    if key is not None:
+        with _DEFINITIONS_LOCK:
+            hit = _DEFINITIONS.get(key)
+        if hit is not None:
+            found, where = hit
+            if found is None or index.file_version(found[0]) == where:
+                return found
+    located = _locate(index, path, info, name, parent or None)
+    found = None
+    where = None
+    if located is not None:
+        at, tag, file_tags = located
+        where = index.file_version(at)
+        lines = index.lines(at)
+        if lines is not None:
+            stub = _stub(at)
+            body = _definition_text(lines, tag, file_tags, opts, stub)
+            if body:
+                compact = _compact_text(lines, tag, file_tags, stub) or body
+                found = (at, tag.line, tag.end, body, compact)
+    if key is not None:
+        with _DEFINITIONS_LOCK:
+            _DEFINITIONS[key] = (found, where)
+            while len(_DEFINITIONS) > _DEFINITIONS_MAX:
+                _DEFINITIONS.popitem(last=False)
+    return found
+
+
+def _compact_text(lines: list[str], tag: Tag, tags: tuple[Tag, ...], stub: str = "") -> str:
     """Signature (and one-line docstring); a class adds its constructor's signature."""
     shown = [tag]
     if tag.kind == "class":
@@ -505,7 +647,7 @@ def _compact_text(lines: list[str], tag: Tag, tags: tuple[Tag, ...]) -> str:
             and tag.line < t.line <= tag.end
         ][:1]
     # Whole signatures (up to 12 lines): a cut parameter list reads as broken code.
-    return outline(lines, tuple(shown), max_header_lines=12)
+    return outline(lines, tuple(shown), max_header_lines=12, stub=stub)
 
 
 def _locate(
@@ -539,7 +681,7 @@ def _locate(
     return None
 
 
-_FILE_CACHE: dict[tuple[str, tuple[int, int, int], bool], _Snippet | None] = {}
+_FILE_CACHE: dict[tuple[str, tuple[int, int, int], int], _Snippet | None] = {}
 
 
 def _file_candidate(
@@ -549,8 +691,7 @@ def _file_candidate(
     version = index.file_version(display)
     lines = index.lines(display) if version is None else None
     if version is not None:
-        size = version[1]
-        key = (display, version, size <= budget_chars * opts.small_file_share)
+        key = (display, version, budget_chars)
         if key not in _FILE_CACHE:
             if len(_FILE_CACHE) > 1024:
                 _FILE_CACHE.clear()
@@ -574,24 +715,37 @@ def _file_candidate_uncached(
     lines = lines if lines is not None else index.lines(display)
     if lines is None:
         return None
-    size = sum(len(line) + 1 for line in lines)
+    size = sum(map(len, lines)) + len(lines)
     score = 1.0
     if size <= budget_chars * opts.small_file_share:
         return _Snippet(display, 0, len(lines) - 1, "\n".join(lines).rstrip("\n"), 1, score, True)
     info = index.entry_tags(display)
     if info is None or not info.tags:
         return None
-    pieces = []
+    shown: list[Tag] = []
     last_row = -1
     for tag in info.tags:
         if (tag.parent is not None and tag.kind != "method") or tag.line <= last_row:
             continue
         if tag.kind == "constant" and (tag.end > tag.line or tag.name.startswith("__")):
             continue  # a long literal or a dunder shows nothing useful in an outline
-        text = outline(lines, (tag,), max_header_lines=2)
+        shown.append(tag)
+        last_row = min(tag.header_end, tag.line + 1)
+    stub = _stub(display)
+    pieces = []
+    # An outline longer than the whole budget can never be chosen: stop building it.
+    most = budget_chars // 3 * _MAX_CHARS_PER_TOKEN
+    total = 0
+    for i, tag in enumerate(shown):
+        # A class whose methods follow in the outline has a body already.
+        after = shown[i + 1] if i + 1 < len(shown) else None  # ``shown`` is in line order
+        nested = after is not None and after.line > tag.header_end and after.end <= tag.end
+        text = outline(lines, (tag,), max_header_lines=2, stub="" if nested else stub)
         if text:
             pieces.append((tag.line, tag.header_end, text))
-            last_row = min(tag.header_end, tag.line + 1)
+            total += len(text) + 1
+            if total > most:
+                return None
     if not pieces:
         return None
     text = "\n".join(piece[2] for piece in pieces)
@@ -616,15 +770,28 @@ def _similar_chunks(
     scored: list[tuple[float, str, int, int]] = []
     size = len(query)
     for display in files:
+        version = index.file_version(display)
+        if version is not None and version[1] > opts.max_similarity_file_chars:
+            continue  # generated or data-like: costly to scan, rarely what the cursor needs
         lines = index.lines(display)
         if not lines:
             continue
-        for start, end, idents in _cached_chunks(index, display, lines, opts.chunk_lines):
-            if query.isdisjoint(idents):
+        chunks = _cached_chunks(index, display, lines, opts.chunk_lines)
+        # Most halves share nothing with the query: test that without building a set.
+        shared = [None if query.isdisjoint(half) else half for half in chunks.halves]
+        for k, n in enumerate(chunks.sizes):
+            a = shared[k]
+            b = shared[k + 1] if k + 1 < len(shared) else None
+            if a is None and b is None:
                 continue
-            inter = len(query & idents)
-            score = inter / (size + len(idents) - inter)
+            if a is not None and b is not None:
+                inter = len(query & a) + len(query & b) - len(query & a & b)
+            else:
+                inter = len(query & (a if a is not None else b))
+            score = inter / (size + n - inter)
             if score >= opts.min_similarity:
+                start = k * chunks.step
+                end = min(len(lines), start + 2 * chunks.step) - 1
                 scored.append((score, display, start, end))
     scored.sort(key=lambda s: (-s[0], s[1], s[2]))
     out: list[_Snippet] = []
@@ -641,41 +808,45 @@ def _similar_chunks(
     return out
 
 
-_COUNTS: OrderedDict[tuple[Callable[[str], int], str], int] = OrderedDict()
-_COUNTS_MAX = 4096
-_COUNTS_LOCK = threading.Lock()
 _MAX_CHARS_PER_TOKEN = 8
 """No code tokenizer averages more characters per token: a text longer than this many
 characters per remaining token cannot fit, and is skipped without tokenizing it."""
+ESTIMATE_CHARS_PER_TOKEN = 3.5
+"""Selection estimates a snippet's tokens from its length (Qwen2.5-Coder's tokenizer on
+Python: 4.2 characters per token at the median, 2.4 at the 5th percentile); only the
+files finally chosen are tokenized, and snippets are dropped until that exact count fits.
+Tokenizing every candidate cost more than the rest of the selection on a first request."""
 
 
-def _count(count_tokens: Callable[[str], int], text: str) -> int:
-    """``count_tokens(text)``, memoised: the same snippets come back at every keystroke."""
-    key = (count_tokens, text)
-    with _COUNTS_LOCK:
-        hit = _COUNTS.get(key)
-        if hit is not None:
-            _COUNTS.move_to_end(key)
-            return hit
-    value = count_tokens(text)
-    with _COUNTS_LOCK:
-        _COUNTS[key] = value
-        if len(_COUNTS) > _COUNTS_MAX:
-            _COUNTS.popitem(last=False)
-    return value
+def _estimate(text: str) -> int:
+    """Estimated tokens of ``text`` (see :data:`ESTIMATE_CHARS_PER_TOKEN`)."""
+    return int(len(text) / ESTIMATE_CHARS_PER_TOKEN) + 1
+
+
+def _exact_cost(files: list[tuple[str, str]], count_tokens: Callable[[str], int]) -> int:
+    """Tokens the rendered files take: path line, content and separator of each.
+
+    Counted through the pipeline's own memo, so its count of the same contents is free.
+    """
+    return sum(
+        cached_count(count_tokens, content) + cached_count(count_tokens, path) + 2
+        for path, content in files
+    )
 
 
 def _fill_budget(
     candidates: list[_Snippet],
     budget: int,
-    count_tokens: Callable[[str], int],
     local_lines: set[str],
     opts: RankOptions,
 ) -> list[_Snippet]:
-    """Greedy fill in priority order: group, then score, then a stable tie-break."""
+    """Greedy fill in priority order: group, then score, then a stable tie-break.
 
-    def count_tokens(text: str, _raw: Callable[[str], int] = count_tokens) -> int:
-        return _count(_raw, text)
+    Costs are estimates (:func:`_estimate`); the caller checks the exact count of what
+    is chosen. The list is in the order the snippets were taken, so dropping from its
+    end drops the least important first.
+    """
+    count_tokens = _estimate
 
     def hopeless(text: str) -> bool:
         return len(text) > (budget - used) * _MAX_CHARS_PER_TOKEN
@@ -748,7 +919,12 @@ def _render(
     by_file: dict[str, list[_Snippet]] = {}
     for snippet in chosen:
         by_file.setdefault(snippet.path, []).append(snippet)
-    paths = _dependency_order(index, list(by_file), target_order)
+    # Most relevant last, nearest the current file: the best snippet of each file, by
+    # group (definitions first) then score.
+    relevance = {
+        display: max((-s.group, s.score) for s in snippets) for display, snippets in by_file.items()
+    }
+    paths = _dependency_order(index, list(by_file), target_order, relevance)
     out: list[tuple[str, str]] = []
     for display in paths:
         snippets = sorted(by_file[display], key=lambda s: (s.start, s.end))
@@ -802,16 +978,28 @@ def _imports_of(index: RepoView, display: str) -> frozenset[str]:
     return targets
 
 
-def _dependency_order(index: RepoView, paths: list[str], target_order: dict[str, int]) -> list[str]:
-    """Topological order (imported before importer), ties by the current file's import order."""
+def _dependency_order(
+    index: RepoView,
+    paths: list[str],
+    target_order: dict[str, int],
+    relevance: dict[str, tuple[int, float]] | None = None,
+) -> list[str]:
+    """Topological order (imported before importer); among files free to go next, the
+    least relevant first (so the most relevant end up nearest the current file), then
+    the current file's import order."""
     selected = set(paths)
     deps: dict[str, set[str]] = {}
     for display in paths:
         deps[display] = {p for p in _imports_of(index, display) if p in selected and p != display}
 
-    def rank(display: str) -> tuple[int, int, str]:
+    def rank(display: str) -> tuple[tuple[int, float], int, int, str]:
         order = target_order.get(display)
-        return (0 if order is not None else 1, order if order is not None else 0, display)
+        return (
+            (relevance or {}).get(display, (0, 0.0)),
+            0 if order is not None else 1,
+            order if order is not None else 0,
+            display,
+        )
 
     out: list[str] = []
     placed: set[str] = set()

@@ -36,6 +36,7 @@ __all__ = [
     "extract_tags",
     "has_tag_query",
     "imports_from_tree",
+    "join_header",
     "outline",
     "render_definition",
 ]
@@ -164,6 +165,26 @@ def _query(language: str) -> Query | None:
         return None
 
 
+@functools.cache
+def _import_query(language: str) -> Query | None:
+    """The tag query of ``language`` with only its import (and package) patterns enabled.
+
+    The current file's imports are read at every request: matching the definition
+    patterns too (and building their tags) would cost more than the imports themselves.
+    """
+    source = _query_source(language)
+    lang = get_language(language)
+    if source is None or lang is None or _query(language) is None:
+        return None
+    query = Query(lang, source)
+    data = source.encode("utf-8")
+    for index in range(query.pattern_count):
+        text = data[query.start_byte_for_pattern(index) : query.end_byte_for_pattern(index)]
+        if b"@import" not in text and b"@package" not in text:
+            query.disable_pattern(index)
+    return query
+
+
 def has_tag_query(language: str | None) -> bool:
     """True when ``language`` has a compiled tag query."""
     return language is not None and _query(language) is not None
@@ -270,25 +291,37 @@ IMPORT_DEPTH = 3
 blocks and ``try`` / ``#ifdef`` bodies sit at depth 3; imports inside functions deeper)."""
 
 
-def imports_from_tree(root: Node, language: str | None) -> tuple[ImportRef, ...]:
+def imports_from_tree(
+    root: Node, language: str | None, rows: tuple[int, int] | None = None
+) -> tuple[ImportRef, ...]:
     """The imports of a parsed file, looking only at its top statement levels.
 
     Much cheaper than :func:`tags_from_tree` on a large file (the query cursor does not
     descend into function bodies), for the file being edited at every keystroke.
+    ``rows`` (first row, end row exclusive) adds the imports at any depth in those rows:
+    a function-local import near the cursor is what the code there is about to use.
     """
-    query = _query(language) if language else None
+    query = _import_query(language) if language else None
     if query is None or language is None:
         return ()
-    return tags_from_tree(root, language, query, max_depth=IMPORT_DEPTH).imports
+    found = tags_from_tree(root, language, query, max_depth=IMPORT_DEPTH).imports
+    if rows is None or rows[1] <= rows[0]:
+        return found
+    local = tags_from_tree(root, language, query, rows=rows).imports
+    return tuple(dict.fromkeys((*found, *local)))
 
 
 def tags_from_tree(
-    root: Node, language: str, query: Query | None = None, max_depth: int | None = None
+    root: Node,
+    language: str,
+    query: Query | None = None,
+    max_depth: int | None = None,
+    rows: tuple[int, int] | None = None,
 ) -> FileTags:
     """Like :func:`extract_tags`, on an already parsed tree.
 
-    ``max_depth`` limits the matches to nodes at most that deep (see
-    :func:`imports_from_tree`).
+    ``max_depth`` limits the matches to nodes at most that deep, ``rows`` (first row, end
+    row exclusive) to nodes that intersect those rows (see :func:`imports_from_tree`).
     """
     query = query or _query(language)
     if query is None:
@@ -299,6 +332,8 @@ def tags_from_tree(
     cursor = QueryCursor(query)
     if max_depth is not None:
         cursor.set_max_start_depth(max_depth)
+    if rows is not None:
+        cursor.set_point_range((max(0, rows[0]), 0), (max(0, rows[1]), 0))
     for _pattern, captures in cursor.matches(root):
         if "package" in captures:
             package = _text(captures["package"][0])
@@ -463,20 +498,65 @@ def _body_indent(lines: list[str], first: int, last: int) -> str:
     return "    "
 
 
-def outline(lines: list[str], tags: tuple[Tag, ...], max_header_lines: int = 3) -> str:
+def outline(
+    lines: list[str], tags: tuple[Tag, ...], max_header_lines: int = 3, stub: str = ""
+) -> str:
     """A file's shape: the header lines of every definition, classes before their methods.
 
     Each definition contributes its signature (at most ``max_header_lines`` lines) and
-    the first line of its docstring; bodies are left out.
+    the first line of its docstring; bodies are left out. With ``stub`` (Python's
+    ``...``), the outline reads as a stub file: a multi-line signature is joined into
+    one line (a signature cut after two lines is not code) and a definition with
+    nothing under it gets ``stub`` as its body.
     """
     out: list[str] = []
     last_row = -1
-    for tag in tags:
+    for i, tag in enumerate(tags):
         if tag.line <= last_row:
             continue
-        header_last = min(tag.header_end, tag.line + max_header_lines - 1, len(lines) - 1)
-        out.extend(lines[tag.line : header_last + 1])
-        if tag.header_end < tag.doc_start == tag.doc_end < len(lines):
+        if stub:
+            header_last = min(tag.header_end, len(lines) - 1)
+            header = join_header(lines[tag.line : header_last + 1])
+        else:
+            header_last = min(tag.header_end, tag.line + max_header_lines - 1, len(lines) - 1)
+            header = lines[tag.line : header_last + 1]
+        one_line_doc = tag.header_end < tag.doc_start == tag.doc_end < len(lines)
+        after = tags[i + 1] if i + 1 < len(tags) else None  # tags come in line order
+        nested = after is not None and after.line > tag.header_end and after.end <= tag.end
+        if stub and not one_line_doc and not nested and header and header[-1].endswith(":"):
+            header = [*header[:-1], f"{header[-1]} {stub}"]
+        out.extend(header)
+        if one_line_doc:
             out.append(lines[tag.doc_start])  # one-line docstrings only: no dangling quotes
         last_row = header_last
     return "\n".join(out)
+
+
+def join_header(header: list[str]) -> list[str]:
+    """A multi-line signature as its decorator lines and one line for the rest.
+
+    ``def f(\n    a,\n    b,\n) -> T:`` becomes ``def f(a, b) -> T:``: as short as the
+    cut original and still code.
+    """
+    start = next(
+        (
+            i
+            for i, line in enumerate(header)
+            if line.lstrip().startswith(("def ", "async def ", "class "))
+        ),
+        0,
+    )
+    decorators, rest = header[:start], header[start:]
+    if len(rest) <= 1 or any("#" in line for line in rest):
+        return header  # one line already, or comments that joining would swallow
+    joined = rest[0].rstrip()
+    for line in rest[1:]:
+        piece = line.strip()
+        if not piece:
+            continue
+        if joined.endswith(("(", "[", "{")) or piece.startswith((")", "]", "}")):
+            joined = joined.rstrip(",") if piece.startswith((")", "]", "}")) else joined
+            joined += piece
+        else:
+            joined += " " + piece
+    return [*decorators, joined]

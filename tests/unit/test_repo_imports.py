@@ -147,3 +147,19 @@ def test_c_includes() -> None:
 
 def test_unknown_language_resolves_nothing() -> None:
     assert resolve(PY, "x.rb", "ruby", "require 'x'") == []
+
+
+def test_absolute_import_never_names_a_module_inside_a_package() -> None:
+    # ``import warnings`` in a package is the standard library's, not ``pkg/warnings.py``
+    # (which is ``pkg.warnings``): neither the folder walk nor the suffix fallback take it.
+    view = Paths("pkg/__init__.py", "pkg/warnings.py", "pkg/sub/__init__.py", "pkg/sub/m.py")
+    assert resolve(view, "pkg/sub/m.py", "python", "import warnings") == []
+    assert resolve(view, "pkg/sub/m.py", "python", "from warnings import warn") == []
+    assert resolve(view, "pkg/sub/m.py", "python", "import pkg.warnings") == [
+        ("pkg/warnings.py", None)
+    ]
+    # A folder of scripts (no __init__) is its own sys.path root: siblings import directly.
+    scripts = Paths("tools/run.py", "tools/helpers.py")
+    assert resolve(scripts, "tools/run.py", "python", "from helpers import go") == [
+        ("tools/helpers.py", "go")
+    ]

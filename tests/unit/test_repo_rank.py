@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lsp_server.repo.index import WorkspaceIndex
-from lsp_server.repo.rank import repo_budget, select_repo_context
+from lsp_server.repo.rank import local_need, repo_budget, select_repo_context
 
 
 def count(text: str) -> int:
@@ -209,3 +209,88 @@ def test_repo_budget_share() -> None:
     assert repo_budget(2000) == 800
     assert repo_budget(2000, 0.9) == 2000 - 256  # the local window keeps its minimum
     assert repo_budget(200) == 0
+
+
+def test_repo_budget_takes_what_a_small_file_leaves() -> None:
+    # A 300-token file needs 384 tokens once rounded up: repository context gets the rest.
+    assert repo_budget(2048, 0.4, local_need=300) == 2048 - 384
+    # Typing a few tokens more does not move the budget (the repo block stays cached).
+    assert repo_budget(2048, 0.4, local_need=310) == repo_budget(2048, 0.4, local_need=300)
+    # A large file keeps its share: repository context never goes below its own share.
+    assert repo_budget(2048, 0.4, local_need=5000) == 819
+    assert repo_budget(2048, 0.0, local_need=10) == 0  # repository context switched off
+    assert repo_budget(200, 0.4, local_need=10) == 0  # tiny budgets stay local
+
+
+def test_function_local_import_near_the_cursor_brings_its_definition(tmp_path: Path) -> None:
+    write(tmp_path, "pkg/__init__.py", "")
+    write(tmp_path, "pkg/warnings.py", "def shadow():\n    pass\n")
+    write(tmp_path, "pkg/util.py", 'def getcode(obj):\n    """Code of obj."""\n    return obj\n')
+    text = (
+        "import warnings\n\n\nclass K:\n    def f(self, meth):\n"
+        "        from .util import getcode\n\n" + "        x = 1\n" * 30 + "        \n"
+    )
+    main = write(tmp_path, "pkg/main.py", text)
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    files = dict(select(index, main, text, len(text) - 1))
+    assert "def getcode(obj):" in files.get("pkg/util.py", "")
+    assert "pkg/warnings.py" not in files  # ``import warnings`` is the standard library's
+
+
+def test_similar_chunks_skip_very_large_files(tmp_path: Path) -> None:
+    body = "def load(cfg):\n    path = cfg.path\n    return parse_config(path, strict=cfg.strict)\n"
+    write(tmp_path, "big.py", body + "\n".join(f"X{i} = {i}" for i in range(9000)) + "\n")
+    write(tmp_path, "small.py", body)
+    main = write(tmp_path, "main.py", "def load_all(cfg):\n    path = cfg.path\n")
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    text = main.read_text()
+    files = dict(select(index, main, text, len(text)))
+    assert "parse_config" in files.get("small.py", "")
+    assert "big.py" not in files
+
+
+def test_most_relevant_file_goes_last_when_order_is_free(tmp_path: Path) -> None:
+    write(tmp_path, "pkg/__init__.py", "")
+    write(tmp_path, "pkg/near.py", "def needed(x):\n    return x\n")
+    write(tmp_path, "pkg/far.py", "def elsewhere(y):\n    return y\n")
+    text = (
+        "from .near import needed\nfrom .far import elsewhere\n\n\n"
+        "def top():\n    return elsewhere(1)\n"
+        + "\n" * 60
+        + "def bottom():\n    value = needed(2)\n    "
+    )
+    main = write(tmp_path, "pkg/main.py", text)
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    paths = [p for p, _ in select(index, main, text, len(text))]
+    # ``needed`` is used at the cursor, ``elsewhere`` far from it: although ``near`` is
+    # imported first and neither file imports the other, ``near`` goes nearest the code.
+    assert paths == ["pkg/far.py", "pkg/near.py"]
+
+
+def test_class_members_left_out_read_as_python_stubs(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "shapes.py",
+        "class Square:\n    side: float\n\n    def area(self) -> float:\n"
+        "        return self.side**2\n\n    def grow(self, by: float) -> None:\n"
+        "        self.side += by\n"
+        # Too large to go in whole.
+        + "".join(f"\n\ndef helper_{i}(x):\n    return x + {i}\n" for i in range(40)),
+    )
+    text = "from shapes import Square\n\n\ndef f():\n    s = Square()\n    s."
+    main = write(tmp_path, "main.py", text)
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    shown = dict(select(index, main, text, len(text)))["shapes.py"]
+    assert "    def area(self) -> float: ..." in shown
+    assert "return self.side" not in shown
+    compile(shown, "shapes.py", "exec")
+
+
+def test_local_need_counts_lines_and_skips_what_cannot_fit() -> None:
+    text = "def f(x):\n    return x\n"
+    assert local_need(text, 1000, count) == count("def f(x):\n") + count("    return x\n")
+    assert local_need("x = 1\n" * 10_000, 1000, count) is None  # far beyond any budget

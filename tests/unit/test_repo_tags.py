@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_server.repo.tags import expand_use, extract_tags, has_tag_query, outline, render_definition
+from lsp_server.repo.parsing import parse
+from lsp_server.repo.tags import (
+    expand_use,
+    extract_tags,
+    has_tag_query,
+    imports_from_tree,
+    join_header,
+    outline,
+    render_definition,
+)
 
 PY = '''"""Module."""
 import os, a.b as ab
@@ -197,3 +206,67 @@ def test_unsupported_or_broken_input_never_raises() -> None:
     assert not has_tag_query("markdown") and has_tag_query("python")
     broken = extract_tags(b"def ok():\n    pass\ndef (((\n\xff\xfe class", "python")
     assert [t.name for t in broken.tags] == ["ok"]
+
+
+def test_imports_from_tree_adds_local_imports_of_the_given_rows() -> None:
+    source = (
+        "import os\n"
+        "class C:\n"
+        "    def f(self):\n"
+        "        from .helpers import deep\n"
+        "        return deep()\n"
+        "\n"
+        "    def g(self):\n"
+        "        from .other import far\n"
+        "        return far()\n"
+    )
+    tree = parse(source, "python")
+    assert tree is not None
+    top = {r.source for r in imports_from_tree(tree.root_node, "python")}
+    assert top == {"os"}  # method bodies are not searched by default
+    near = {r.source for r in imports_from_tree(tree.root_node, "python", (2, 5))}
+    assert near == {"os", ".helpers"}
+
+
+def test_outline_as_a_python_stub() -> None:
+    source = (
+        "class Base:\n"
+        "    def run(\n"
+        "        self,\n"
+        "        task: int,\n"
+        "    ) -> bool:\n"
+        "        return True\n"
+        "\n"
+        "    def doc(self):\n"
+        '        """Documented."""\n'
+        "        return 1\n"
+        "\n"
+        "\n"
+        "def free(x):\n"
+        "    return x\n"
+    )
+    lines = source.split("\n")
+    tags = extract_tags(source, "python").tags
+    text = outline(lines, tags, max_header_lines=2, stub="...")
+    # Multi-line signatures are joined, bodiless ones get ``...``; a class whose members
+    # follow keeps its header as it is, and a docstring is a body already.
+    assert text.split("\n") == [
+        "class Base:",
+        "    def run(self, task: int) -> bool: ...",
+        "    def doc(self):",
+        '        """Documented."""',
+        "def free(x): ...",
+    ]
+    compile(text, "stub.py", "exec")  # the outline is valid Python
+    # Without a stub, outlines stay as they were (other languages).
+    assert "    def run(\n        self," in outline(lines, tags, max_header_lines=2)
+
+
+def test_join_header_keeps_decorators_and_comments() -> None:
+    assert join_header(["@cache(", "  size=1)", "def f(", "    a,", ") -> int:"]) == [
+        "@cache(",
+        "  size=1)",
+        "def f(a) -> int:",
+    ]
+    with_comment = ["def f(a,  # the first", "      b):"]
+    assert join_header(with_comment) == with_comment
