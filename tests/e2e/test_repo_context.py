@@ -83,3 +83,24 @@ async def test_workspace_is_indexed_and_used(
     # is ~60 tokens; with geometry.py's definition in front it is ~100 more.
     assert (tokens > len(MAIN) + 80) == repo_context, tokens
     assert tokens > len(MAIN) - 10
+
+
+async def test_without_a_workspace_folder_only_the_file_goes_in(
+    client: LanguageClient, tiny_model_path: Path, tmp_path: Path
+):
+    # geometry.py sits right beside main.py on disk, but no workspace folder was given:
+    # nothing is indexed and nothing from the neighbouring files reaches the prompt.
+    main = make_workspace(tmp_path)
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("neovim"),
+            root_uri=None,
+            initialization_options={"model": str(tiny_model_path), "nThreads": 1},
+        )
+    )
+    await wait_progress_done(client)
+    open_doc(client, MAIN, uri=main.as_uri())
+    got = await inline(client, 4, 4, uri=main.as_uri())
+    assert got is not None and got.items[0].insert_text == DEFAULT_COMPLETION
+    tokens = await prompt_tokens_of_last(client)
+    assert len(MAIN) - 10 < tokens < len(MAIN) + 20, tokens
