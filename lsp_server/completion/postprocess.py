@@ -10,10 +10,12 @@ this order by :func:`postprocess`:
    closes more brackets than it opens, or starts a new definition after a body;
 5. :func:`remove_suffix_overlap` – drop what retypes the rest of the line or the
    following lines;
-6. :func:`balance_closers` – when only closers follow the cursor and the completion
+6. :func:`cut_trailing_comment` – no line comment at the end when code follows the
+   cursor on its line (the comment would swallow it);
+7. :func:`balance_closers` – when only closers follow the cursor and the completion
    ends with them, replace them instead of duplicating (``replace_chars``);
-7. :func:`strip_trailing_whitespace` – and never an empty/whitespace-only result;
-8. :func:`reparse_check` – the longest candidate (whole, then cut at line ends) that
+8. :func:`strip_trailing_whitespace` – and never an empty/whitespace-only result;
+9. :func:`reparse_check` – the longest candidate (whole, then cut at line ends) that
    adds no ERROR/MISSING node to the window it lands in, or None.
 
 Work happens on ``\\n``-only text; the result uses the document's line ending again.
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "balance_closers",
+    "cut_trailing_comment",
     "fix_indentation",
     "keep_first_line",
     "placeholder_body",
@@ -419,6 +422,46 @@ def remove_suffix_overlap(text: str, cur: _Cursor) -> str:
     return text
 
 
+def _comment_start(line: str, markers: tuple[str, ...]) -> int | None:
+    """Where a line comment starts in ``line`` (outside strings), or None."""
+    quote: str | None = None
+    skip_to = 0
+    for match in _bracket_tokens(markers).finditer(line):
+        i = match.start()
+        if i < skip_to:
+            continue
+        tok = match.group()
+        if quote is not None:
+            if tok == "\\":
+                skip_to = i + 2
+            elif tok == quote:
+                quote = None
+        elif tok in ('"', "'", "`"):
+            quote = tok
+        elif tok in markers:
+            return i
+    return None
+
+
+def cut_trailing_comment(text: str, cur: _Cursor) -> str:
+    """Drop a line comment at the end of a completion that code after the cursor follows.
+
+    The rest of the cursor line lands after the completion's last line: behind a comment
+    the model wrote (``greet(John)  # call it`` before ``)``), it would be commented out.
+    """
+    if not cur.after.strip():
+        return text
+    markers = line_comment_markers(cur.language)
+    if not markers:
+        return text
+    head, _, last = text.rpartition("\n")
+    cut = _comment_start(last, markers)
+    if cut is None:
+        return text
+    kept = last[:cut].rstrip()
+    return f"{head}\n{kept}" if head else kept
+
+
 def balance_closers(text: str, cur: _Cursor) -> tuple[str, int]:
     """Replace closers after the cursor that the completion retypes.
 
@@ -702,6 +745,7 @@ def postprocess(raw: str, ctx: FimContext, trace: RuleTrace | None = None) -> Co
     text = step("fix_indentation", text, fix_indentation(text, cur))
     text = step("stop_at_block_end", text, stop_at_block_end(text, cur))
     text = step("remove_suffix_overlap", text, remove_suffix_overlap(text, cur))
+    text = step("cut_trailing_comment", text, cut_trailing_comment(text, cur))
     text = step("strip_trailing_whitespace", text, strip_trailing_whitespace(text))
     if not text.strip():
         step("never_empty", text or "(empty)", "(no completion)")

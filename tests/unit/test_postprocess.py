@@ -11,6 +11,7 @@ import pytest
 from lsp_server.completion import postprocess as pp
 from lsp_server.completion.postprocess import (
     balance_closers,
+    cut_trailing_comment,
     fix_indentation,
     keep_first_line,
     postprocess,
@@ -255,6 +256,25 @@ def test_strip_trailing_whitespace() -> None:
     assert strip_trailing_whitespace("a = 1   \n\n  ") == "a = 1"
     assert strip_trailing_whitespace("\n    x = 1\t") == "\n    x = 1"
     assert text_of(postprocess("x = 1    \n", ctx("def f():\n    █\n", "python"))) == "x = 1"
+
+
+# -- cut a trailing comment when code follows ------------------------------------------
+
+
+def test_a_trailing_comment_would_swallow_the_rest_of_the_line() -> None:
+    # Real Qwen2.5-Coder-0.5B output for `greet(█)`: "John)  # Call the greet function…"
+    c = ctx('if __name__ == "__main__":\n    greet(█)\n', "python", Shape.LINE)
+    assert cut_trailing_comment("John)  # Call it", cur("greet(█)\n", "python")) == "John)"
+    got = postprocess("John)  # Call the greet function with John's name\n", c)
+    assert got == Completion("John)", 1)
+
+
+def test_trailing_comment_kept_when_nothing_follows_and_strings_are_respected() -> None:
+    assert cut_trailing_comment("x = 1  # one", cur("█\n", "python")) == "x = 1  # one"
+    js = cur("f(█);\n", "javascript")
+    assert cut_trailing_comment("'http://x' // go", js) == "'http://x'"
+    assert cut_trailing_comment('"#fff", 2', cur("f(█)\n", "python")) == '"#fff", 2'
+    assert cut_trailing_comment("a,\n    b  # two", cur("f(█)\n", "python")) == "a,\n    b"
 
 
 # -- rule 8: re-parse check ------------------------------------------------------------
