@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tree_sitter import Node, Parser, Point
@@ -169,18 +169,13 @@ def _bracket_tokens(markers: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(parts))
 
 
-def _track_brackets(
-    text: str, stack: list[str], markers: tuple[str, ...], *, closing_only: bool
-) -> None:
-    """Update ``stack`` with the brackets of ``text``, skipping strings and comments.
+def _code_tokens(text: str, markers: tuple[str, ...]) -> Iterator[tuple[int, str]]:
+    """``(offset, token)`` of the brackets and line-comment markers outside strings.
 
-    Lenient: a closer that does not match the innermost opener is ignored. With
-    ``closing_only`` (scanning the suffix), openers are matched within the text itself
-    and only surplus closers pop ``stack``; scanning stops once ``stack`` is empty.
-    Only the characters that matter are visited (a regex finds them), which keeps this
-    fast on the 4,000-char windows it scans for every completion.
+    After a comment marker the scan resumes at the end of its line. Only the characters
+    that matter are visited (a regex finds them), which keeps this fast on the
+    4,000-char windows scanned for every completion.
     """
-    local: list[str] = []
     quote: str | None = None
     skip_to = 0
     for match in _bracket_tokens(markers).finditer(text):
@@ -195,7 +190,28 @@ def _track_brackets(
                 quote = None
         elif tok in ('"', "'", "`"):
             quote = tok
-        elif tok in _OPENERS:
+        elif tok not in ("\\", "\n"):
+            yield i, tok
+            if tok not in _OPENERS and tok not in _CLOSERS:
+                # A line comment: resume at the end of its line.
+                end = text.find("\n", i)
+                if end < 0:
+                    return
+                skip_to = end
+
+
+def _track_brackets(
+    text: str, stack: list[str], markers: tuple[str, ...], *, closing_only: bool
+) -> None:
+    """Update ``stack`` with the brackets of ``text``, skipping strings and comments.
+
+    Lenient: a closer that does not match the innermost opener is ignored. With
+    ``closing_only`` (scanning the suffix), openers are matched within the text itself
+    and only surplus closers pop ``stack``; scanning stops once ``stack`` is empty.
+    """
+    local: list[str] = []
+    for _, tok in _code_tokens(text, markers):
+        if tok in _OPENERS:
             (local if closing_only else stack).append(tok)
         elif tok in _CLOSERS:
             if closing_only and local:
@@ -205,12 +221,6 @@ def _track_brackets(
                 stack.pop()
                 if closing_only and not stack:
                     return
-        elif tok not in ("\\", "\n"):
-            # A line comment: resume at the end of its line.
-            end = text.find("\n", i)
-            if end < 0:
-                return
-            skip_to = end
 
 
 def strip_special_tokens(text: str) -> str:
@@ -424,21 +434,8 @@ def remove_suffix_overlap(text: str, cur: _Cursor) -> str:
 
 def _comment_start(line: str, markers: tuple[str, ...]) -> int | None:
     """Where a line comment starts in ``line`` (outside strings), or None."""
-    quote: str | None = None
-    skip_to = 0
-    for match in _bracket_tokens(markers).finditer(line):
-        i = match.start()
-        if i < skip_to:
-            continue
-        tok = match.group()
-        if quote is not None:
-            if tok == "\\":
-                skip_to = i + 2
-            elif tok == quote:
-                quote = None
-        elif tok in ('"', "'", "`"):
-            quote = tok
-        elif tok in markers:
+    for i, tok in _code_tokens(line, markers):
+        if tok in markers:
             return i
     return None
 
