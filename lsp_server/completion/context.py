@@ -6,8 +6,7 @@ budget is split ~75% prefix / 25% suffix (what one side does not use goes to the
 other), windows are cut at line boundaries and, when a syntax tree is at hand, moved
 to a boundary between statements/definitions. When the prefix window has to drop the
 start of scopes the cursor sits in, their header lines (class / function signatures)
-are kept in front of it so the model still knows where it is — and so are the file's
-import lines, the one place a name from another file may appear.
+are kept in front of it so the model still knows where it is.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
-import re
 import threading
 import weakref
 from collections import OrderedDict
@@ -29,7 +27,7 @@ from lsp_server.repo.parsing import byte_offset, node_at
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PREFIX_SHARE", "build_context", "cached_count", "import_rows"]
+__all__ = ["PREFIX_SHARE", "build_context", "cached_count"]
 
 PREFIX_SHARE = 0.75
 """Share of the token budget given to the prefix; the suffix gets the rest."""
@@ -297,36 +295,18 @@ def build_context(
 
     boundary = _BoundaryFinder(lines, tree, text)
 
-    # Keep the headers of scopes whose beginning falls off the window, and the file's
-    # imports (at most a fifth of the budget).
+    # Keep the headers of scopes whose beginning falls off the window.
     scopes = _enclosing_scopes(lines, row, offset, tree, text, indent) if top > 0 else []
-    imports: list[int] = []
-    if top > 0:
-        scan = min(IMPORT_SCAN_LINES, top)
-        spent = 0
-        for r in import_rows([lines.line(i) for i in range(scan)], language, top):
-            spent += cost_of(r)
-            if spent > budget // 5:
-                break
-            imports.append(r)
-
-    def headers_above(first: int) -> list[int]:
-        scope_rows = _headers_above(scopes, first)
-        below = [r for r in imports if r < first]
-        return sorted({*below, *scope_rows}) if below else scope_rows
-
-    headers = headers_above(top)
+    headers = _headers_above(scopes, top)
     while top < row and headers:
         header_cost = sum(cost_of(r) for r in headers)
         if used + suffix_used + header_cost <= total_limit:
             break
         used -= cost_of(top)
         top += 1
-        headers = headers_above(top)
-    if headers and used + suffix_used + sum(cost_of(r) for r in headers) > total_limit:
         headers = _headers_above(scopes, top)
-        if used + suffix_used + sum(cost_of(r) for r in headers) > total_limit:
-            headers = []
+    if headers and used + suffix_used + sum(cost_of(r) for r in headers) > total_limit:
+        headers = []
 
     # Prefer starting the window at a statement boundary.
     if top > 0:
@@ -334,7 +314,7 @@ def build_context(
         new_top = boundary.first_boundary(top, min(row, top + shift))
         if new_top is not None and new_top != top:
             top = new_top
-            headers = headers_above(top)
+            headers = _headers_above(scopes, top)
             header_cost = sum(cost_of(r) for r in headers)
             window_cost = sum(cost_of(r) for r in range(top, row)) + before_cost
             if window_cost + header_cost + suffix_used > total_limit:
@@ -360,67 +340,6 @@ def build_context(
         source=text,
         source_offset=offset,
     )
-
-
-_IMPORT_LINE: dict[str, re.Pattern[str]] = {
-    "python": re.compile(r"(?:import|from)\s+[\w.]"),
-    "javascript": re.compile(r"import\b|export\s.*\bfrom\s|(?:const|let|var)\s.*=\s*require\s*\("),
-    "java": re.compile(r"import\s"),
-    "kotlin": re.compile(r"import\s"),
-    "scala": re.compile(r"import\s"),
-    "go": re.compile(r"import\b"),
-    "rust": re.compile(r"(?:pub(?:\([^)]*\))?\s+)?(?:use\s|mod\s+\w+\s*;)"),
-    "c": re.compile(r"#\s*include\b"),
-    "c_sharp": re.compile(r"using\s+[\w.=\s]+;"),
-    "php": re.compile(r"use\s|(?:require|include)(?:_once)?\b"),
-    "ruby": re.compile(r"require(?:_relative)?\b"),
-    "lua": re.compile(r"local\s+\w+\s*=\s*require\b"),
-    "swift": re.compile(r"import\s"),
-    "dart": re.compile(r"import\s"),
-}
-for _alias, _same in (
-    ("typescript", "javascript"),
-    ("tsx", "javascript"),
-    ("cpp", "c"),
-    ("objc", "c"),
-    ("cuda", "c"),
-):
-    _IMPORT_LINE[_alias] = _IMPORT_LINE[_same]
-IMPORT_SCAN_LINES = 400
-"""Import statements are looked for in this many first lines of the file."""
-_MAX_IMPORT_LINES = 40
-"""Most import lines kept in front of a window that lost the top of the file."""
-
-
-def import_rows(lines: list[str], language: str | None, stop: int) -> list[int]:
-    """Rows (in order) of the file's top-level import statements above row ``stop``.
-
-    ``lines`` are the file's first lines. When a window loses the top of the file these
-    rows go in front of it with the scope headers: an import is often the only place a
-    name from another file appears, and the model should still see it (repository
-    context then shows what the name is). Multi-line statements (``from x import (``,
-    Go's ``import (``) are followed until their brackets close.
-    """
-    pattern = _IMPORT_LINE.get(language or "")
-    if pattern is None:
-        return []
-    rows: list[int] = []
-    row = 0
-    limit = min(stop, len(lines), IMPORT_SCAN_LINES)
-    while row < limit and len(rows) < _MAX_IMPORT_LINES:
-        line = lines[row]
-        if not pattern.match(line):
-            row += 1
-            continue
-        depth = 0
-        while row < limit and len(rows) < _MAX_IMPORT_LINES:
-            line = lines[row]
-            depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
-            rows.append(row)
-            row += 1
-            if depth <= 0:
-                break
-    return rows
 
 
 def _headers_above(scopes: list[tuple[int, int]], top: int) -> list[int]:

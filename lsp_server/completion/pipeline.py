@@ -31,13 +31,7 @@ from lsp_server.backends.base import (
     StopReason,
 )
 from lsp_server.completion.cache import CacheHit, CacheKey, CompletionCache
-from lsp_server.completion.context import (
-    IMPORT_SCAN_LINES,
-    PREFIX_SHARE,
-    build_context,
-    cached_count,
-    import_rows,
-)
+from lsp_server.completion.context import PREFIX_SHARE, build_context, cached_count
 from lsp_server.completion.postprocess import RuleTrace, keep_first_line, postprocess
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.completion.trigger import decide_shape, max_tokens_for
@@ -221,17 +215,6 @@ def _scope_headers(text: str, starts: list[int], top: int, width: int) -> list[s
     return found[-_MAX_HEADER_LINES:]
 
 
-def _head_chars(text: str, rows: int) -> int:
-    """Length of the first ``rows`` lines of ``text``."""
-    end = 0
-    for _ in range(rows):
-        found = text.find("\n", end)
-        if found < 0:
-            return len(text)
-        end = found + 1
-    return end
-
-
 def _align_step(align_lines: int, rows: int) -> int:
     """The alignment quantum for a window that could hold ``rows`` rows above the cursor.
 
@@ -308,20 +291,11 @@ def _cut_window(
         natural_top = cursor_row - (len(starts) - 1)
         step = _align_step(align_lines, cursor_row - natural_top)
         aligned = -(-natural_top // step) * step
-        head_lines = stable[: _head_chars(stable, IMPORT_SCAN_LINES)].split("\n")
-        file_imports: list[tuple[int, str]] = []
-        spent = 0
-        for r in import_rows(head_lines, language, len(head_lines) - 1):
-            line = head_lines[r] + "\n"
-            spent += count(line)
-            if spent > budget // 5:
-                break
-            file_imports.append((r, line))
         while True:
             aligned = min(aligned, cursor_row)
             index = cursor_row - aligned
             headers = _scope_headers(stable, starts[index:], aligned, width)
-            header = "".join(line for r, line in file_imports if r < aligned) + "".join(headers)
+            header = "".join(headers)
             rows_cost = sum(count(stable[starts[i + 1] : starts[i]]) for i in range(index))
             if aligned >= cursor_row or rows_cost + count(header) <= allowance:
                 break

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from lsp_server.completion import context as context_module
-from lsp_server.completion.context import build_context, cached_count, import_rows
+from lsp_server.completion.context import build_context, cached_count
 from lsp_server.core import FimContext, Shape
 from lsp_server.repo.parsing import parse
 
@@ -160,15 +160,15 @@ def test_scope_headers_are_kept_when_the_window_drops_them() -> None:
     offset = text.index("        \n        done") + 8
     ctx = ctx_for(text, offset, "python", 200)
     lines = ctx.prefix.split("\n")
-    # The file's imports first, then the headers of the scopes around the cursor.
-    assert lines[:2] == ["import os", "class Worker(Base):"]
+    assert lines[0] == "class Worker(Base):"
     # The multi-line signature is kept whole (it ends at the line before the body).
-    assert lines[2:6] == [
+    assert lines[1:5] == [
         "    def process(",
         "        self,",
         "        items: list[int],",
         "    ) -> None:",
     ]
+    assert "import os" not in ctx.prefix
     assert "step_0 " not in ctx.prefix
     assert ctx.prefix.endswith("        ")
     assert cost(ctx.prefix) + cost(ctx.suffix) <= 200
@@ -316,35 +316,3 @@ def test_five_thousand_line_file_is_fast() -> None:
         )  # fmt: skip
         timings.append((time.perf_counter() - start) * 1000)
     assert statistics.median(timings) < 10.0, timings
-
-
-def test_import_rows_follow_multi_line_statements_and_stop_at_the_window() -> None:
-    lines = [
-        '"""Doc."""\n',
-        "from a import (\n",
-        "    b,\n",
-        "    c,\n",
-        ")\n",
-        "import os\n",
-        "\n",
-        "def f():\n",
-        "    import inner\n",  # not top level
-        "import late\n",
-    ]
-    assert import_rows(lines, "python", len(lines)) == [1, 2, 3, 4, 5, 9]
-    assert import_rows(lines, "python", 5) == [1, 2, 3, 4]
-    assert import_rows(lines, None, len(lines)) == []
-    js = ["import { x,\n", "  y } from './y'\n", "const z = require('z')\n", "x()\n"]
-    assert import_rows(js, "typescript", 4) == [0, 1, 2]
-    assert import_rows(['#include "a.h"\n', "int x;\n"], "cpp", 2) == [0]
-
-
-def test_imports_are_capped_at_a_fifth_of_the_budget() -> None:
-    imports = "".join(f"import module_{i}\n" for i in range(30))
-    body = "".join(f"    step_{i} = run({i})\n" for i in range(300))
-    text = imports + "\n\ndef main():\n" + body + "    \n"
-    ctx = ctx_for(text, len(text) - 1, "python", 200)
-    kept = [line for line in ctx.prefix.split("\n") if line.startswith("import ")]
-    assert 0 < len(kept) < 30
-    assert cost("".join(f"{line}\n" for line in kept)) <= 200 // 5
-    assert ctx.prefix.split("\n")[: len(kept)] == kept  # in front of the window

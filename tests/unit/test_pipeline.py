@@ -186,19 +186,6 @@ def test_a_small_window_keeps_its_rows_above_the_cursor() -> None:
         assert kept >= 8, (row, kept)
 
 
-def test_the_files_imports_stay_in_front_of_a_window_that_lost_them() -> None:
-    header = "from shapes import Circle, area\nimport os\n\nclass C:\n    def f(self):\n"
-    body = numbered(600)
-    before = header + "".join(body[:400])
-    text = before + "        \n" + "".join(body[400:])
-    kw = dict(language="python", path="/m.py", shape=Shape.BLOCK, count_tokens=count)
-    window = kv_window(text, len(before) + 8, budget_tokens=MIDDLE_RESERVE_QUANTUM + 800, **kw)
-    assert window is not None
-    # The imports, then the headers of the scopes around the cursor, then the window.
-    assert window.head.prefix.startswith(header.replace("\n\n", "\n"))
-    assert 0 < _first_row(window.head.prefix) < 400
-
-
 def test_align_step() -> None:
     assert _align_step(32, 300) == 32
     assert _align_step(32, 96) == 32
