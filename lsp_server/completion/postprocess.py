@@ -12,9 +12,9 @@ this order by :func:`postprocess`:
    following lines;
 6. :func:`cut_trailing_comment` – no line comment at the end when code follows the
    cursor on its line (the comment would swallow it);
-7. :func:`balance_closers` – when only closers follow the cursor and the completion
+7. :func:`strip_trailing_whitespace` – and never an empty/whitespace-only result;
+8. :func:`balance_closers` – when only closers follow the cursor and the completion
    ends with them, replace them instead of duplicating (``replace_chars``);
-8. :func:`strip_trailing_whitespace` – and never an empty/whitespace-only result;
 9. :func:`reparse_check` – the longest candidate (whole, then cut at line ends) that
    adds no ERROR/MISSING node to the window it lands in, or None.
 
