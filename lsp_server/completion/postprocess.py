@@ -509,28 +509,13 @@ def _point_after(data: bytes) -> Point:
     return Point(data.count(b"\n"), len(data) - nl - 1)
 
 
-def _reparse_window(prefix: str, suffix: str) -> tuple[str, str]:
-    """Trim the FIM window to the lines around the cursor the check needs."""
-    pre_lines = prefix.split("\n")
-    if len(pre_lines) > _REPARSE_PREFIX_LINES:
-        pre_lines = pre_lines[-_REPARSE_PREFIX_LINES:]
-        # Start at an unindented line so the window does not open mid-block.
-        for i, line in enumerate(pre_lines[:-1]):
-            if line.strip() and not line[:1].isspace():
-                pre_lines = pre_lines[i:]
-                break
-        prefix = "\n".join(pre_lines)
-    suf_lines = suffix.split("\n")
-    if len(suf_lines) > _REPARSE_SUFFIX_LINES:
-        suffix = "\n".join(suf_lines[:_REPARSE_SUFFIX_LINES])
-    return prefix, suffix
-
-
 def _source_window(text: str, offset: int) -> tuple[str, str]:
-    """The real document's lines around ``offset``, cut like :func:`_reparse_window`.
+    """The lines around ``offset`` the re-parse check needs.
 
-    Walks line ends with ``rfind``/``find`` instead of splitting the whole document, so
-    the cost does not grow with the file.
+    At most ``_REPARSE_PREFIX_LINES`` lines up to the cursor — starting at an unindented
+    line when the cut falls inside the file, so the window does not open mid-block — and
+    ``_REPARSE_SUFFIX_LINES`` lines after it. Walks line ends with ``rfind``/``find``
+    instead of splitting the text, so the cost does not grow with the file.
     """
     offset = max(0, min(offset, len(text)))
     top = text.rfind("\n", 0, offset) + 1  # start of the cursor line
@@ -592,7 +577,7 @@ def reparse_check(text: str, replace_chars: int, ctx: FimContext) -> tuple[str, 
     if ctx.source is not None:
         prefix, suffix = _source_window(ctx.source, ctx.source_offset)
     else:
-        prefix, suffix = _reparse_window(ctx.prefix, ctx.suffix)
+        prefix, suffix = _source_window(ctx.prefix + ctx.suffix, len(ctx.prefix))
     crlf = "\r\n" in prefix or "\r\n" in suffix
     pre = prefix.encode("utf-8", "surrogatepass")
     at = len(pre)
