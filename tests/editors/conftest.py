@@ -138,6 +138,37 @@ def run_editor(
     return data, elapsed
 
 
+def run_driver(
+    argv: list[str],
+    scenario: str,
+    ws: Workspace,
+    plugin: Path,
+    env: dict[str, str],
+    *,
+    cmd: list[str] | None,
+    model: str | None,
+    source: Path | None,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Run one e2e driver scenario: the ``E2E_*`` settings every driver reads, plus ``env``.
+
+    Returns the driver's observations with ``wall_s`` added.
+    """
+    result = ws.root / f"result-{scenario}.json"
+    full = {
+        "E2E_SCENARIO": scenario,
+        "E2E_FILE": str(source or ws.source),
+        "E2E_RESULT": str(result),
+        "E2E_CMD": json.dumps(cmd or server_command()),
+        "E2E_MODEL": model or str(ws.model),
+        "E2E_PLUGIN": str(plugin),
+        **env,
+    }
+    data, elapsed = run_editor(argv, full, result, timeout_s, ws.root)
+    data["wall_s"] = elapsed
+    return data
+
+
 def which_or_none(name: str) -> Path | None:
     """An executable on PATH, or None."""
     found = shutil.which(name)

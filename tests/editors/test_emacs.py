@@ -10,7 +10,6 @@ packages out).
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from tests.editors.conftest import (
     huge_source,
     real_model_path,
     require,
-    run_editor,
+    run_driver,
     server_command,
 )
 from tests.tinymodel import DEFAULT_COMPLETION
@@ -52,23 +51,22 @@ def drive(
 ) -> dict[str, Any]:
     """Run one driver scenario in Emacs ``version`` and return its observations."""
     exe = emacs(version)
-    result = ws.root / f"result-{scenario}.json"
-    env = {
-        "E2E_SCENARIO": scenario,
-        "E2E_FILE": str(source or ws.source),
-        "E2E_RESULT": str(result),
-        "E2E_CMD": json.dumps(cmd or server_command()),
-        "E2E_MODEL": model or str(ws.model),
-        "E2E_PLUGIN": str(ROOT / "editors" / "emacs"),
-        "E2E_TIMEOUT_S": str(int(timeout_s * 0.8)),
-        "HOME": str(ws.root / "home"),  # no user init, no eln-cache or history in the real ~
-        **extra,
-    }
     (ws.root / "home").mkdir(exist_ok=True)
-    argv = [str(exe), *FLAGS[version], "--batch", "-l", str(DRIVER)]
-    data, elapsed = run_editor(argv, env, result, timeout_s, ws.root)
-    data["wall_s"] = elapsed
-    return data
+    return run_driver(
+        [str(exe), *FLAGS[version], "--batch", "-l", str(DRIVER)],
+        scenario,
+        ws,
+        ROOT / "editors" / "emacs",
+        {
+            "E2E_TIMEOUT_S": str(int(timeout_s * 0.8)),
+            "HOME": str(ws.root / "home"),  # no user init, no eln-cache or history in the real ~
+            **extra,
+        },
+        cmd=cmd,
+        model=model,
+        source=source,
+        timeout_s=timeout_s,
+    )
 
 
 def ours(data: dict[str, Any]) -> list[str]:

@@ -8,7 +8,6 @@ plugin's own extmark ghost text, 0.12 the native ``vim.lsp.inline_completion``.
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from tests.editors.conftest import (
     huge_source,
     real_model_path,
     require,
-    run_editor,
+    run_driver,
     server_command,
 )
 from tests.tinymodel import DEFAULT_COMPLETION
@@ -51,22 +50,21 @@ def drive(
 ) -> dict[str, Any]:
     """Run one driver scenario in Neovim ``version`` and return its observations."""
     exe = nvim(version)
-    result = ws.root / f"result-{scenario}.json"
-    env = {
-        "E2E_SCENARIO": scenario,
-        "E2E_FILE": str(source or ws.source),
-        "E2E_RESULT": str(result),
-        "E2E_CMD": json.dumps(cmd or server_command()),
-        "E2E_MODEL": model or str(ws.model),
-        "E2E_PLUGIN": str(ROOT / "editors" / "nvim"),
-        "E2E_TIMEOUT_MS": str(int(timeout_s * 1000 * 0.8)),
-        "XDG_STATE_HOME": str(ws.root / "state"),  # the LSP log goes here, not to ~
-        **extra,
-    }
-    argv = [str(exe), "--headless", "--clean", "-c", f"luafile {DRIVER}"]
-    data, elapsed = run_editor(argv, env, result, timeout_s, ws.root)
-    data["wall_s"] = elapsed
-    return data
+    return run_driver(
+        [str(exe), "--headless", "--clean", "-c", f"luafile {DRIVER}"],
+        scenario,
+        ws,
+        ROOT / "editors" / "nvim",
+        {
+            "E2E_TIMEOUT_MS": str(int(timeout_s * 1000 * 0.8)),
+            "XDG_STATE_HOME": str(ws.root / "state"),  # the LSP log goes here, not to ~
+            **extra,
+        },
+        cmd=cmd,
+        model=model,
+        source=source,
+        timeout_s=timeout_s,
+    )
 
 
 def errors(data: dict[str, Any]) -> list[str]:
