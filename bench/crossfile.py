@@ -4,15 +4,13 @@ From real multi-file Python code that nobody here wrote (installed packages and 
 standard library), it picks *holes*: lines that use a name defined in another file of the
 same project and imported into this one, where the name appears nowhere earlier in the
 file except in the import. Each project is copied to a temporary folder, the hole line is
-removed from the copy on disk, and the same pipeline functions the server runs
-(``build_context`` → ``render_fim_prompt`` → ``generate`` → ``postprocess``) complete the
-line twice with the real model, greedy:
+removed from the copy on disk, and the server's own pipeline
+(:func:`lsp_server.completion.pipeline.complete`, as for an explicit request: trigger,
+KV-cache prompt layout, post-processing) completes the line twice with the real model, greedy:
 
 * **file only** — the whole prompt budget goes to the current file;
-* **repo** — the workspace is indexed and :func:`select_repo_context` fills its budget:
-  ``repo_budget(budget, share, local_need=...)``, i.e. the share, or more when the file
-  is smaller than the rest (budget flow, ``--no-flow`` to switch it off); the local
-  window gets what the repository files leave.
+* **repo** — the workspace is indexed and :func:`select_repo_context` fills the
+  repository share of the budget; the local window gets what the repository files leave.
 
 It prints exact match and edit similarity of the completed line for both, per project and
 overall, plus the repository-context retrieval time. Not a pass/fail test. Holes are
@@ -34,6 +32,7 @@ set) against completions with no build running.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -44,22 +43,21 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsp_server.backends.base import CancelToken, GenerationRequest
+from lsp_server.backends.base import CancelToken, Generation, GenerationRequest, StopReason
 from lsp_server.backends.llama_cpp import LlamaCppBackend
-from lsp_server.completion.context import build_context
-from lsp_server.completion.pipeline import early_stop
-from lsp_server.completion.postprocess import postprocess
-from lsp_server.completion.prompt import render_fim_prompt
-from lsp_server.core import Prompt, Shape
+from lsp_server.completion.pipeline import complete
+from lsp_server.core import CompletionRequest, DocumentSnapshot, Prompt
 from lsp_server.registry import resolve_model
 from lsp_server.repo.imports import resolve_imports
 from lsp_server.repo.index import WorkspaceIndex
 from lsp_server.repo.parsing import language_for, parse
-from lsp_server.repo.rank import local_need, repo_budget, select_repo_context
+from lsp_server.repo.rank import select_repo_context
 from lsp_server.repo.tags import extract_tags
+from lsp_server.settings import Settings
 
 SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
 STDLIB = Path(os.__file__).parent
@@ -97,6 +95,10 @@ DEFAULT_PROJECTS = [
 ]
 
 
+MAX_TOKENS = 48
+"""Generation cap: only the first line is scored (greedy: the cap does not change it)."""
+
+
 @dataclass(frozen=True)
 class Hole:
     """One line to complete."""
@@ -112,7 +114,11 @@ class Hole:
 
 
 def _code_rows(text: str, name: str) -> set[int]:
-    """Rows where ``name`` occurs as an identifier in code (not in strings or comments)."""
+    """Rows where ``name`` is used as a variable in code.
+
+    Not in strings or comments, and not as an attribute (``ctx.command``) or a keyword
+    argument's name (``f(command=...)``): those are other things that share the name.
+    """
     tree = parse(text, "python")
     rows: set[int] = set()
     if tree is None:
@@ -125,7 +131,13 @@ def _code_rows(text: str, name: str) -> set[int]:
             continue
         if node.type == "identifier" and node.text == wanted:
             rows.add(node.start_point.row)
-        stack.extend(node.children)
+        for child in node.children:
+            if (node.type, child) in (
+                ("attribute", node.child_by_field_name("attribute")),
+                ("keyword_argument", node.child_by_field_name("name")),
+            ):
+                continue
+            stack.append(child)
     return rows
 
 
@@ -224,6 +236,33 @@ class GenerationMemo:
             self.path.write_text(json.dumps(self.items), encoding="utf-8")
 
 
+class MemoBackend:
+    """The real backend behind a :class:`GenerationMemo` (same ``Backend`` interface)."""
+
+    def __init__(self, backend: LlamaCppBackend, memo: GenerationMemo | None) -> None:
+        """Wrap ``backend``; ``memo`` None runs every prompt."""
+        self.backend = backend
+        self.memo = memo
+        self.info = backend.info
+        self.count_tokens = backend.count_tokens
+        self.last_prompt_tokens = 0
+
+    def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
+        """The memoised output for this prompt, else the model's (greedy only)."""
+        self.last_prompt_tokens = len(self.backend.prompt_tokens(request.prompt))
+        memo = self.memo
+        key = GenerationMemo.key(
+            self.info.path or self.info.name, request.prompt, request.max_tokens
+        )
+        if memo is not None and key in memo.items:
+            memo.hits += 1
+            return Generation(memo.items[key], StopReason.STOP, self.last_prompt_tokens)
+        gen = self.backend.generate(request, cancel)
+        if memo is not None:
+            memo.items[key] = gen.text
+        return gen
+
+
 @dataclass(frozen=True)
 class Answer:
     """One completed line and how it came about."""
@@ -231,53 +270,73 @@ class Answer:
     line: str
     raw: str
     prompt_tokens: int
-    local_budget: int
+    repo_files: list[tuple[str, str]]
+    repo_ms: float
 
 
 def complete_line(
-    backend: LlamaCppBackend,
+    backend: MemoBackend,
     text: str,
     offset: int,
     path: str,
     budget: int,
-    repo_files: list[tuple[str, str]],
-    memo: GenerationMemo | None = None,
+    repo_context: Callable[[int], list[tuple[str, str]]] | None,
+    share: float,
 ) -> Answer:
-    """The first line the pipeline stages produce at ``offset``.
+    """The first line the server's pipeline (:func:`complete`) produces at ``offset``.
 
-    The local window gets what the repository files leave of ``budget`` (as the
-    pipeline does: their content tokens plus the path line and separator of each).
+    Exactly what the server runs on an explicit request — KV-cache layout, trigger,
+    repository budget, post-processing — with greedy decoding and no time limits, and
+    the generation capped at :data:`MAX_TOKENS` (only the first line is scored).
     """
-    used = sum(backend.count_tokens(f"{p}\n{c}\n") + 2 for p, c in repo_files)
-    local = max(64, budget - used)
-    ctx = build_context(
-        text,
-        offset,
-        language="python",
-        path=path,
-        shape=Shape.LINE,
-        budget_tokens=local,
-        count_tokens=backend.count_tokens,
+    settings = Settings(
+        prompt_tokens=budget,
+        max_tokens=MAX_TOKENS,
+        temperature=0.0,
+        time_budget_ms=None,
+        max_predict_ms=None,
+        repo_share=share,
+        cache_size=0,
     )
-    prompt = render_fim_prompt(backend.info.template, ctx, repo_files)
-    max_tokens = 48
-    key = GenerationMemo.key(backend.info.path or backend.info.name, prompt, max_tokens)
-    raw = memo.items.get(key) if memo is not None else None
-    if raw is None:
-        gen = backend.generate(
-            GenerationRequest(
-                prompt=prompt, max_tokens=max_tokens, temperature=0.0, should_stop=early_stop(ctx)
-            ),
-            CancelToken(),
-        )
-        raw = gen.text
-        if memo is not None:
-            memo.items[key] = raw
-    elif memo is not None:
-        memo.hits += 1
-    completion = postprocess(raw, ctx)
+    doc = DocumentSnapshot(Path(path).as_uri(), text, "python", 1, path)
+    chosen: list[tuple[str, str]] = []
+
+    def select(tokens: int) -> list[tuple[str, str]]:
+        assert repo_context is not None
+        chosen.extend(repo_context(tokens))
+        return chosen
+
+    result = complete(
+        CompletionRequest(doc, offset, invoked=True),
+        backend,
+        settings,
+        CancelToken(),
+        tree=parse(text, "python"),
+        repo_context=select if repo_context is not None else None,
+    )
+    completion = result.completion
     line = "" if completion is None else completion.text.split("\n", 1)[0]
-    return Answer(line, raw, len(backend.prompt_tokens(prompt)), local)
+    return Answer(
+        line,
+        result.raw,
+        backend.last_prompt_tokens if result.generation else 0,
+        chosen,
+        result.timings.get("repo_ms", 0.0),
+    )
+
+
+def _select(
+    index: WorkspaceIndex,
+    path: str,
+    text: str,
+    offset: int,
+    count_tokens: Callable[[str], int],
+    tokens: int,
+) -> list[tuple[str, str]]:
+    """Repository context as the server selects it (with the tree it keeps up to date)."""
+    return select_repo_context(
+        index, path, text, offset, "python", tokens, count_tokens, tree=parse(text, "python")
+    )
 
 
 def _rss_mb() -> float:
@@ -388,7 +447,7 @@ def index_benchmark(root: Path, backend: LlamaCppBackend, max_files: int, runs: 
             busy.set()
         try:
             t0 = time.perf_counter()
-            complete_line(backend, text, offset, "x.py", 512, [])
+            complete_line(MemoBackend(backend, None), text, offset, "/x.py", 512, None, 0.0)
             return (time.perf_counter() - t0) * 1000
         finally:
             if busy is not None:
@@ -431,12 +490,6 @@ def main() -> None:
     # One thread: with two, llama.cpp's spinning threads slow down by 10-20x as soon as
     # another process wants one of the two cores (measured: 7 s vs 176 s, 959 tokens).
     parser.add_argument("--n-threads", type=int, default=1)
-    parser.add_argument(
-        "--flow",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="a file smaller than its share leaves the rest to repository context",
-    )
     parser.add_argument("--memo", type=Path, help="JSON file of outputs by prompt, reused")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", action="store_true", help="print every hole's predictions")
@@ -501,9 +554,10 @@ def _holes_of_projects(
 
 
 def quality_benchmark(
-    args: argparse.Namespace, backend: LlamaCppBackend, memo: GenerationMemo
+    args: argparse.Namespace, model: LlamaCppBackend, memo: GenerationMemo
 ) -> None:
     """Complete every hole file-only and with repository context; print the tables."""
+    backend = MemoBackend(model, memo)
     scratch = Path(tempfile.mkdtemp(prefix="coder-lsp-crossfile-"))
     try:
         chosen = _holes_of_projects(args.projects, scratch, args.holes, args.per_file, args.seed)
@@ -524,32 +578,23 @@ def quality_benchmark(
             index.update_file(path)
             text = "\n".join([*lines[: hole.row], indent, *lines[hole.row + 1 :]])
             offset = sum(len(x) + 1 for x in lines[: hole.row]) + len(indent)
+
+            repo_context = functools.partial(
+                _select, index, str(path), text, offset, backend.count_tokens
+            )
             try:
-                plain = complete_line(backend, text, offset, hole.rel, args.budget, [], memo)
-                # Budget flow (what pipeline.complete should do): a file smaller than its
-                # share leaves the rest to repository context.
-                need = local_need(text, args.budget, backend.count_tokens) if args.flow else None
-                budget = repo_budget(args.budget, args.share, local_need=need)
-                tree = parse(text, "python")  # the server keeps this tree up to date
-                t0 = time.perf_counter()
-                repo_files = select_repo_context(
-                    index,
-                    str(path),
-                    text,
-                    offset,
-                    "python",
-                    budget,
-                    backend.count_tokens,
-                    tree=tree,
+                plain = complete_line(
+                    backend, text, offset, str(path), args.budget, None, args.share
                 )
-                retrieval_ms.append((time.perf_counter() - t0) * 1000)
-                repo_tokens.append(sum(backend.count_tokens(c) for _, c in repo_files))
                 with_repo = complete_line(
-                    backend, text, offset, hole.rel, args.budget, repo_files, memo
+                    backend, text, offset, str(path), args.budget, repo_context, args.share
                 )
             finally:
                 path.write_text(original, encoding="utf-8")
                 index.update_file(path)
+            repo_files = with_repo.repo_files
+            retrieval_ms.append(with_repo.repo_ms)
+            repo_tokens.append(sum(backend.count_tokens(c) for _, c in repo_files))
             prompt_tokens["file"].append(plain.prompt_tokens)
             prompt_tokens["repo"].append(with_repo.prompt_tokens)
             got_plain = (indent + plain.line).strip()
@@ -567,9 +612,8 @@ def quality_benchmark(
                 print(f"    target : {hole.target}")
                 print(f"    file   : {got_plain}   ({plain.prompt_tokens} tok)")
                 print(
-                    f"    repo   : {got_repo}   ({with_repo.prompt_tokens} tok, local "
-                    f"{with_repo.local_budget}, repo budget {budget}: "
-                    f"{[p for p, _ in repo_files]})"
+                    f"    repo   : {got_repo}   ({with_repo.prompt_tokens} tok, repo "
+                    f"{repo_tokens[-1]}: {[p for p, _ in repo_files]})"
                 )
                 for label, answer in (("file", plain), ("repo", with_repo)):
                     if not answer.line.strip():
@@ -608,7 +652,7 @@ def _print_quality(
 
     print(
         f"\nmodel {backend.info.name}, prompt budget {args.budget} tokens, repo share "
-        f"{args.share}, budget flow {'on' if args.flow else 'off'}, greedy, "
+        f"{args.share}, greedy, "
         f"{args.n_threads} thread(s)"
     )
     print("| project | holes | EM file | EM repo | ΔEM | ES file | ES repo |")
