@@ -95,10 +95,6 @@ DEFAULT_PROJECTS = [
 ]
 
 
-MAX_TOKENS = 48
-"""Generation cap: only the first line is scored (greedy: the cap does not change it)."""
-
-
 @dataclass(frozen=True)
 class Hole:
     """One line to complete."""
@@ -286,12 +282,11 @@ def complete_line(
     """The first line the server's pipeline (:func:`complete`) produces at ``offset``.
 
     Exactly what the server runs on an explicit request — KV-cache layout, trigger,
-    repository budget, post-processing — with greedy decoding and no time limits, and
-    the generation capped at :data:`MAX_TOKENS` (only the first line is scored).
+    repository budget, generation limits, post-processing — with greedy decoding and no
+    time limits.
     """
     settings = Settings(
         prompt_tokens=budget,
-        max_tokens=MAX_TOKENS,
         temperature=0.0,
         time_budget_ms=None,
         max_predict_ms=None,
