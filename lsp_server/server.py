@@ -17,12 +17,14 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp_server import __version__
+from lsp_server.completion.pipeline import repo_tokens
 from lsp_server.core import Completion, CompletionRequest
-from lsp_server.documents import DocumentStore, uri_to_path
+from lsp_server.documents import Document, DocumentStore, uri_to_path
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import CoderLspError
 from lsp_server.positions import normalize_encoding, offset_at, position_at
 from lsp_server.repo.index import WATCHED_FILES_GLOB, WorkspaceIndex
+from lsp_server.repo.rank import prewarm
 from lsp_server.settings import Settings, language_enabled, parse_settings
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class CoderLanguageServer(LanguageServer):
         """Whether the client renders plain-text completion documentation."""
         self._pending_errors: tuple[str, ...] = ()
         self.index: WorkspaceIndex | None = None
+        self.prewarmed = 0
+        """Documents whose repository context was warmed up (see :meth:`prewarm`)."""
         self._index_task: asyncio.Future[None] | None = None
         self._watch_task: asyncio.Future[None] | None = None
         """The workspace index (None until initialized with a workspace folder)."""
@@ -157,6 +161,35 @@ class CoderLanguageServer(LanguageServer):
             tree=tree,
         )
 
+    def prewarm(self, doc: Document) -> None:
+        """Warm the repository caches for a document the user just opened.
+
+        Resolving its imports and locating the definitions they name costs up to tens of
+        milliseconds the first time; done now, in the background, the first completion
+        request finds them ready. Skipped while the index is still being built (it is
+        done for every open document when the build ends).
+        """
+        index = self.index
+        if index is None or not doc.path or index.building:
+            return
+        backend = self.engine.backend
+        budget = repo_tokens(self.settings, backend.info.n_ctx) if backend is not None else None
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            None, lambda: prewarm(index, doc.path, doc.text, doc.language_id, budget)
+        )
+        future.add_done_callback(self._prewarmed)
+
+    def _prewarmed(self, future: asyncio.Future[int]) -> None:
+        """Count a finished warm-up (``coder-lsp.stats``), or log why it failed."""
+        if future.cancelled():
+            return
+        err = future.exception()
+        if err is not None:
+            logger.warning("warming up repository context failed: %r", err)
+        else:
+            self.prewarmed += 1
+
     async def _index_with_progress(self, index: WorkspaceIndex) -> None:
         loop = asyncio.get_running_loop()
         token = await self._begin_progress("Indexing workspace")
@@ -175,6 +208,8 @@ class CoderLanguageServer(LanguageServer):
             )
 
         stats = await loop.run_in_executor(None, index.build, progress)
+        for doc in self.docs.all():
+            self.prewarm(doc)
         message = (
             f"Indexed {stats.files} files ({stats.symbols} symbols) in {stats.elapsed_s:.1f} s"
         )
@@ -325,6 +360,7 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
         doc = ls.docs.open(td.uri, td.text, td.language_id, td.version)
         if ls.index is not None and doc.path:
             ls.index.set_open_document(doc.path, doc.text)
+            ls.prewarm(doc)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CoderLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -444,6 +480,7 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
             "requests": [r.as_dict() for r in records[since:]],
             "count": len(records),
             "max_waiting": ls.engine.max_waiting,
+            "prewarmed": ls.prewarmed,
             "rss_kb": _proc_status_kb("VmRSS"),
             "hwm_kb": _proc_status_kb("VmHWM"),
         }

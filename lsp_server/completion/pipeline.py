@@ -412,6 +412,24 @@ def _after_held(check: Callable[[str], bool], held: str) -> Callable[[str], bool
     return lambda text: check(strip_held(text, held))
 
 
+def prompt_budget(settings: Settings, n_ctx: int, max_tokens: int) -> int:
+    """Tokens the prompt may take when up to ``max_tokens`` are generated."""
+    budget = settings.prompt_tokens or n_ctx - max_tokens
+    return max(64, min(budget, n_ctx - max_tokens) - PROMPT_OVERHEAD_TOKENS)
+
+
+def repo_tokens(settings: Settings, n_ctx: int) -> int:
+    """The repository block's budget: the same for every completion shape.
+
+    Sized from the block shape's prompt budget (the smaller one), so a line request and a
+    block request at the same place choose the same snippets — the block stays in the
+    model's KV cache — and what the server warms up when a file is opened is what its
+    requests look up.
+    """
+    block = max_tokens_for(Shape.BLOCK, settings.max_tokens)
+    return repo_budget(prompt_budget(settings, n_ctx, block), settings.repo_share)
+
+
 def complete(
     request: CompletionRequest,
     backend: Backend,
@@ -456,11 +474,10 @@ def complete(
 
     info = backend.info
     max_tokens = max_tokens_for(shape, settings.max_tokens)
-    budget = settings.prompt_tokens or info.n_ctx - max_tokens
-    budget = max(64, min(budget, info.n_ctx - max_tokens) - PROMPT_OVERHEAD_TOKENS)
+    budget = prompt_budget(settings, info.n_ctx, max_tokens)
     if not repo_files and repo_context is not None and settings.repo_share > 0:
         t0 = time.perf_counter()
-        repo_files = repo_context(repo_budget(budget, settings.repo_share))
+        repo_files = repo_context(repo_tokens(settings, info.n_ctx))
         timings["repo_ms"] = (time.perf_counter() - t0) * 1000
     if repo_files:
         budget = max(64, budget - sum(cached_count(backend.count_tokens, c) for _, c in repo_files))

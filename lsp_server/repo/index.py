@@ -15,6 +15,7 @@ prefixed by the root's folder name when there are several roots.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import posixpath
@@ -49,6 +50,8 @@ WATCHED_FILES_GLOB = (
 
 _BINARY_SNIFF = 8192
 _PROGRESS_EVERY_S = 0.25
+_PATHS_GENERATIONS = itertools.count(1)
+"""Source of ``WorkspaceIndex.paths_generation`` values (unique across indexes)."""
 _MAX_BUSY_WAIT_S = 5.0
 """Longest the builder pauses for one running completion before it goes on anyway."""
 _CONTENT_CACHE_CHARS = 8_000_000
@@ -141,6 +144,7 @@ class WorkspaceIndex:
         self._content: OrderedDict[str, tuple[int, int, list[str]]] = OrderedDict()
         self._content_chars = 0
         self._generation = 0
+        self._paths_generation = next(_PATHS_GENERATIONS)
         self._building = False
         self._complete = False
         self._elapsed = 0.0
@@ -292,6 +296,8 @@ class WorkspaceIndex:
                 self._defs.setdefault(name, []).append(entry.display)
             self._content.pop(entry.display, None)
             self._generation += 1
+            if old is None or old.display != entry.display:
+                self._paths_generation = next(_PATHS_GENERATIONS)
 
     def _unlink(self, entry: FileEntry) -> None:
         self._by_display.pop(entry.display, None)
@@ -312,6 +318,7 @@ class WorkspaceIndex:
             if entry is not None:
                 self._unlink(entry)
                 self._generation += 1
+                self._paths_generation = next(_PATHS_GENERATIONS)
 
     # --- public updates ------------------------------------------------------------------
 
@@ -403,6 +410,21 @@ class WorkspaceIndex:
     def generation(self) -> int:
         """A counter that changes whenever the index changes (for caches)."""
         return self._generation
+
+    @property
+    def building(self) -> bool:
+        """True while a build walks the workspace."""
+        return self._building
+
+    @property
+    def paths_generation(self) -> int:
+        """A number that changes only when a file is added or removed.
+
+        Import resolution depends on which paths exist, not on their contents: caches of
+        resolved imports stay valid while files are merely edited. Drawn from one
+        process-wide counter, so two indexes never share a value.
+        """
+        return self._paths_generation
 
     def entry(self, display: str) -> FileEntry | None:
         """The entry of a display path (open documents re-tagged first)."""

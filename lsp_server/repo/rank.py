@@ -60,7 +60,14 @@ from lsp_server.repo.tags import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RankOptions", "RepoView", "local_need", "repo_budget", "select_repo_context"]
+__all__ = [
+    "RankOptions",
+    "RepoView",
+    "local_need",
+    "prewarm",
+    "repo_budget",
+    "select_repo_context",
+]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IDENT2 = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]+")
@@ -175,6 +182,11 @@ class RepoView(PathView, Protocol):
         """A key that changes whenever the file's text changes (disk or buffer)."""
         ...
 
+    @property
+    def paths_generation(self) -> int:
+        """A counter that changes whenever a file is added or removed."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class RankOptions:
@@ -273,6 +285,39 @@ def _current_imports(
     """Imports of the current buffer when no tree is at hand (cached by the text)."""
     tree = parse(text, language)
     return imports_from_tree(tree.root_node, language, rows) if tree is not None else ()
+
+
+_RESOLVED: OrderedDict[tuple[str, str | None, ImportRef, int], tuple[ResolvedImport, ...]] = (
+    OrderedDict()
+)
+_RESOLVED_MAX = 8192
+_RESOLVED_LOCK = threading.Lock()
+
+
+def _resolve(
+    index: RepoView, current: str, language: str | None, imports: tuple[ImportRef, ...]
+) -> list[ResolvedImport]:
+    """``resolve_imports``, remembered per import until a file is added or removed.
+
+    Resolution only asks which paths exist, so edits do not invalidate it. A file with a
+    hundred imports cost up to 100 ms to resolve from scratch; a keystroke or a new
+    cursor position now resolves nothing again.
+    """
+    generation = index.paths_generation
+    out: list[ResolvedImport] = []
+    for ref in imports:
+        # Keyed without the line: a line inserted above the imports changes nothing.
+        key = (current, language, replace(ref, line=0), generation)
+        with _RESOLVED_LOCK:
+            found = _RESOLVED.get(key)
+        if found is None:
+            found = tuple(resolve_imports(index, current, language, (ref,)))
+            with _RESOLVED_LOCK:
+                _RESOLVED[key] = found
+                while len(_RESOLVED) > _RESOLVED_MAX:
+                    _RESOLVED.popitem(last=False)
+        out.extend(item if item.ref == ref else replace(item, ref=ref) for item in found)
+    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -477,7 +522,7 @@ def select_repo_context(
         imports = imports_from_tree(tree.root_node, grammar, (top, bottom))
     else:
         imports = _current_imports(text, grammar, (top, bottom))
-    resolved = resolve_imports(index, current, grammar, imports)
+    resolved = _resolve(index, current, grammar, imports)
     import_lines = {ref.line for ref in imports}
     # Identifiers used in the file (imports left out). The part outside the cursor window
     # does not change while typing, so its (large) scan is cached.
@@ -526,6 +571,65 @@ def select_repo_context(
         chosen.pop()
         files = _render(index, chosen, target_order, grammar) if chosen else []
     return files
+
+
+def prewarm(
+    index: RepoView | None,
+    path: str | None,
+    text: str,
+    language: str | None,
+    budget_tokens: int | None,
+    options: RankOptions = DEFAULT_OPTIONS,
+    *,
+    tree: Tree | None = None,
+) -> int:
+    """Do the work of a document's first selection that does not depend on the cursor.
+
+    Meant for when a document is opened, off the request path: it resolves all the
+    document's imports (function-local ones too), locates the definition of every name it
+    imports (and of every ``module.member`` it uses), builds the imported files' whole or
+    outline candidates and their own imports, and scans the files the similarity search
+    would read. All of it lands in the caches :func:`select_repo_context` reads, so the
+    first completion in a file costs about what a later one does. ``budget_tokens`` is
+    the repository budget requests will use (the file candidates depend on it); None
+    when it is not known yet (no model loaded): those are left for the first request.
+
+    Returns:
+        The number of definitions located (0 when there is nothing to do).
+    """
+    if index is None or not path or (budget_tokens is not None and budget_tokens <= 0):
+        return 0
+    index.refresh()
+    grammar = language_for(language, path)
+    current = index.display_path(path)
+    if current is None or grammar is None:
+        return 0
+    rows = (0, text.count("\n") + 1)
+    if tree is not None:
+        imports = imports_from_tree(tree.root_node, grammar, rows)
+    else:
+        imports = _current_imports(text, grammar, rows)
+    resolved = _resolve(index, current, grammar, imports)
+    names = {ref.alias or ref.name or ref.binding for ref in imports}
+    attrs: dict[str, set[str]] = {}
+    for base, attr in _ATTR.findall(text):
+        attrs.setdefault(base, set()).add(attr)
+    located = 0
+    seen: set[tuple[str, int]] = set()
+    targets: list[str] = []
+    for item in resolved:
+        if item.path not in targets:
+            targets.append(item.path)
+        located += len(
+            _definition_candidates(index, item, names, set(), attrs, attrs, seen, options)
+        )
+    for order, display in enumerate(targets):
+        if budget_tokens is not None:
+            _file_candidate(index, display, order, budget_tokens * 3, options)
+        _imports_of(index, display)
+    for display, lines in _similarity_files(index, current, targets, options):
+        _cached_chunks(index, display, lines, options.chunk_lines)
+    return located
 
 
 def _definition_candidates(
@@ -752,11 +856,11 @@ def _file_candidate_uncached(
     return _Snippet(display, 0, len(lines) - 1, text, 1, score * 0.5, False, tuple(pieces))
 
 
-def _similar_chunks(
-    index: RepoView, current: str, query: set[str], imported: list[str], opts: RankOptions
-) -> list[_Snippet]:
-    if not query:
-        return []
+def _similarity_files(
+    index: RepoView, current: str, imported: list[str], opts: RankOptions
+) -> list[tuple[str, list[str]]]:
+    """The files searched for similar chunks, with their lines: imported files, open
+    documents, then the current file's folder; files too large to scan left out."""
     files: list[str] = []
     for display in [
         *imported,
@@ -767,15 +871,25 @@ def _similar_chunks(
             files.append(display)
         if len(files) >= opts.max_similarity_files:
             break
-    scored: list[tuple[float, str, int, int]] = []
-    size = len(query)
+    out: list[tuple[str, list[str]]] = []
     for display in files:
         version = index.file_version(display)
         if version is not None and version[1] > opts.max_similarity_file_chars:
             continue  # generated or data-like: costly to scan, rarely what the cursor needs
         lines = index.lines(display)
-        if not lines:
-            continue
+        if lines:
+            out.append((display, lines))
+    return out
+
+
+def _similar_chunks(
+    index: RepoView, current: str, query: set[str], imported: list[str], opts: RankOptions
+) -> list[_Snippet]:
+    if not query:
+        return []
+    scored: list[tuple[float, str, int, int]] = []
+    size = len(query)
+    for display, lines in _similarity_files(index, current, imported, opts):
         chunks = _cached_chunks(index, display, lines, opts.chunk_lines)
         # Most halves share nothing with the query: test that without building a set.
         shared = [None if query.isdisjoint(half) else half for half in chunks.halves]
@@ -956,13 +1070,13 @@ def _render(
     return out
 
 
-_IMPORTS_CACHE: dict[tuple[str, tuple[int, int, int]], frozenset[str]] = {}
+_IMPORTS_CACHE: dict[tuple[str, tuple[int, int, int], int], frozenset[str]] = {}
 
 
 def _imports_of(index: RepoView, display: str) -> frozenset[str]:
     """Files an indexed file imports, cached by the file's version."""
     version = index.file_version(display)
-    key = (display, version or (0, 0, 0))
+    key = (display, version or (0, 0, 0), index.paths_generation)
     found = _IMPORTS_CACHE.get(key) if version is not None else None
     if found is not None:
         return found
@@ -970,7 +1084,7 @@ def _imports_of(index: RepoView, display: str) -> frozenset[str]:
     targets: frozenset[str] = frozenset()
     if info is not None and info.imports:
         language = language_for(None, display)
-        targets = frozenset(r.path for r in resolve_imports(index, display, language, info.imports))
+        targets = frozenset(r.path for r in _resolve(index, display, language, info.imports))
     if version is not None:
         if len(_IMPORTS_CACHE) >= 4096:
             _IMPORTS_CACHE.pop(next(iter(_IMPORTS_CACHE)))

@@ -4,6 +4,7 @@ that file's definitions in the prompt — and nothing from git-ignored files or 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,15 @@ async def test_workspace_is_indexed_and_used(
     got = await inline(client, 4, 4, uri=main.as_uri())
     assert got is not None and got.items[0].insert_text == DEFAULT_COMPLETION
     tokens = await prompt_tokens_of_last(client)
+    # The opened document's repository context is warmed up in the background.
+    for _ in range(50):
+        stats = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="coder-lsp.stats")
+        )
+        if stats["prewarmed"] or not repo_context:
+            break
+        await asyncio.sleep(0.05)
+    assert (stats["prewarmed"] >= 1) == repo_context, stats["prewarmed"]
     # The tiny model's vocabulary is byte-level: about a token per character. MAIN alone
     # is ~60 tokens; with geometry.py's definition in front it is ~100 more.
     assert (tokens > len(MAIN) + 80) == repo_context, tokens

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from lsp_server.repo import rank
 from lsp_server.repo.index import WorkspaceIndex
-from lsp_server.repo.rank import local_need, repo_budget, select_repo_context
+from lsp_server.repo.rank import local_need, prewarm, repo_budget, select_repo_context
 
 
 def count(text: str) -> int:
@@ -294,3 +295,67 @@ def test_local_need_counts_lines_and_skips_what_cannot_fit() -> None:
     text = "def f(x):\n    return x\n"
     assert local_need(text, 1000, count) == count("def f(x):\n") + count("    return x\n")
     assert local_need("x = 1\n" * 10_000, 1000, count) is None  # far beyond any budget
+
+
+def test_resolved_imports_survive_edits_and_follow_new_files(
+    workspace: tuple[WorkspaceIndex, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, main = workspace
+    calls: list[str] = []
+    real = rank.resolve_imports
+
+    def counting(view, current, language, imports):  # type: ignore[no-untyped-def]
+        calls.extend(ref.source for ref in imports)
+        return real(view, current, language, imports)
+
+    monkeypatch.setattr(rank, "resolve_imports", counting)
+    offset = MAIN.index("        total += 1")
+    before = select(index, main, MAIN, offset)
+    assert calls  # the first selection resolves the file's imports
+    calls.clear()
+    # Editing a file (here: the imported one, on disk) changes no path: nothing resolved again.
+    write(main.parent.parent, "pkg/base.py", BASE + "\n\nSIDES = 0\n")
+    index.update_file(main.parent / "base.py")
+    edited = MAIN.replace("import os", "import os\nimport sys")
+    select(index, main, edited, offset + len("\nimport sys"))
+    assert calls == ["sys"]  # only the new import
+    after = dict(select(index, main, MAIN, offset))
+    assert after["pkg/base.py"].endswith("SIDES = 0")  # the edit itself is seen
+    assert list(after) == [p for p, _ in before]
+    # A new file can change what an import means: everything resolves again.
+    calls.clear()
+    write(main.parent.parent, "pkg/os.py", "def getcwd():\n    return '/'\n")
+    index.update_file(main.parent / "os.py")
+    select(index, main, MAIN, offset)
+    assert "os" in calls
+
+
+def test_prewarm_does_the_first_requests_work_ahead(
+    workspace: tuple[WorkspaceIndex, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, main = workspace
+    offset = MAIN.index("        total += 1")
+    cold = select(index, main, MAIN, offset)
+    rank._RESOLVED.clear()
+    rank._DEFINITIONS.clear()
+    rank._FILE_CACHE.clear()
+    rank._IMPORTS_CACHE.clear()
+    rank._CHUNK_CACHE.clear()
+    assert prewarm(index, str(main), MAIN, "python", 400) >= 2  # Circle, distance, Shape
+    located: list[str] = []
+    real = rank._locate
+
+    def counting(view, path, info, name, parent):  # type: ignore[no-untyped-def]
+        located.append(name)
+        return real(view, path, info, name, parent)
+
+    monkeypatch.setattr(rank, "_locate", counting)
+    monkeypatch.setattr(rank, "_file_candidate_uncached", None)  # must come from the cache
+    monkeypatch.setattr(rank, "resolve_imports", None)
+    monkeypatch.setattr(rank, "_chunks", None)
+    assert select(index, main, MAIN, offset) == cold
+    assert located == []
+    # Nothing to warm: no index, no path, a file outside the workspace.
+    assert prewarm(None, str(main), MAIN, "python", 400) == 0
+    assert prewarm(index, None, MAIN, "python", 400) == 0
+    assert prewarm(index, "/elsewhere/x.py", MAIN, "python", None) == 0
