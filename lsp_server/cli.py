@@ -12,11 +12,17 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lsp_server import __version__
 from lsp_server.errors import CoderLspError, ModelNotDownloadedError
 from lsp_server.settings import Settings, parse_settings
+
+if TYPE_CHECKING:
+    from lsp_server.backends.base import Backend
+    from lsp_server.core import DocumentSnapshot
 
 logger = logging.getLogger("lsp_server")
 
@@ -91,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also print the model's raw text and each post-processing rule that changed it "
         "(to stderr)",
     )
+    comp.add_argument(
+        "--workspace",
+        metavar="DIR",
+        help="index this folder first and put repository context in the prompt, as the "
+        "server does for an editor's workspace folder",
+    )
+    comp.add_argument(
+        "--show-prompt",
+        action="store_true",
+        help="also print the prompt exactly as the model sees it (to stderr)",
+    )
     _add_model_options(comp)
 
     models = sub.add_parser("models", help="list or download models")
@@ -143,6 +160,9 @@ def cmd_complete(args: argparse.Namespace) -> int:
     language = language_for(language_id, doc.path)
     tree = parse(text, language) if language else None
     fired: list[tuple[str, str, str]] = []
+    repo_context = None
+    if args.workspace:
+        repo_context = _workspace_context(Path(args.workspace), doc, offset, tree, backend)
     t0 = time.perf_counter()
     result = complete(
         CompletionRequest(doc, offset, invoked=True),
@@ -150,6 +170,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
         settings,
         CancelToken(),
         tree=tree,
+        repo_context=repo_context,
         trace=(lambda rule, before, after: fired.append((rule, before, after)))
         if args.explain
         else None,
@@ -178,6 +199,10 @@ def cmd_complete(args: argparse.Namespace) -> int:
         )
     else:
         print(text_out)
+    if args.show_prompt and result.prompt is not None:
+        print("[coder-lsp] prompt:", file=sys.stderr)
+        print(result.prompt.render(), file=sys.stderr)
+        print("[coder-lsp] end of prompt", file=sys.stderr)
     if args.explain:
         print(f"[coder-lsp] raw model text: {result.raw!r}", file=sys.stderr)
         for rule, before, after in fired:
@@ -191,6 +216,41 @@ def cmd_complete(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0 if result.completion else 3
+
+
+def _workspace_context(
+    root: Path, doc: DocumentSnapshot, offset: int, tree: Any, backend: Backend
+) -> Callable[[int], list[tuple[str, str]]]:
+    """Index ``root`` (its .gitignore and secret rules apply) and return the selection
+    the server would make for ``doc``: a function of the repository budget."""
+    from lsp_server.repo.index import WorkspaceIndex
+    from lsp_server.repo.rank import select_repo_context
+
+    if not root.is_dir():
+        raise CoderLspError(f"--workspace {root}: not a folder")
+    index = WorkspaceIndex([root.resolve()])
+    stats = index.build()
+    print(
+        f"[coder-lsp] indexed {stats.files} files ({stats.symbols} symbols) of {root} "
+        f"in {stats.elapsed_s:.1f} s",
+        file=sys.stderr,
+    )
+    if doc.path:
+        index.set_open_document(doc.path, doc.text)
+
+    def select(budget: int) -> list[tuple[str, str]]:
+        return select_repo_context(
+            index,
+            doc.path,
+            doc.text,
+            offset,
+            doc.language_id,
+            budget,
+            backend.count_tokens,
+            tree=tree,
+        )
+
+    return select
 
 
 def _pull(name: str) -> Path:

@@ -35,7 +35,7 @@ from lsp_server.completion.context import PREFIX_SHARE, build_context, cached_co
 from lsp_server.completion.postprocess import RuleTrace, keep_first_line, postprocess
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.completion.trigger import decide_shape, max_tokens_for
-from lsp_server.core import Completion, CompletionRequest, FimContext, Shape
+from lsp_server.core import Completion, CompletionRequest, FimContext, Prompt, Shape
 from lsp_server.repo.parsing import language_for, parse
 from lsp_server.repo.rank import repo_budget
 from lsp_server.settings import Settings
@@ -136,6 +136,8 @@ class PipelineResult:
     timings: dict[str, float] = field(default_factory=dict)
     cache: CacheHit = CacheHit.MISS
     """Whether the completion came from the cache (and how), or from the model."""
+    prompt: Prompt | None = None
+    """The prompt the model was given (None when it did not run)."""
 
 
 def _indent_width(line: str) -> int:
@@ -536,7 +538,13 @@ def complete(
             reason = "" if completion else "nothing usable (cached)"
             return PipelineResult(completion, shape, reason, timings=timings, cache=found.hit)
 
-    prompt = render_fim_prompt(info.template, prompt_ctx, repo_files, middle_head=middle)
+    prompt = render_fim_prompt(
+        info.template,
+        prompt_ctx,
+        repo_files,
+        middle_head=middle,
+        current_path=getattr(repo_files, "current", None),
+    )
     if cancel.cancelled:
         return PipelineResult(None, shape, "cancelled", timings=timings)
     gen = backend.generate(
@@ -554,7 +562,7 @@ def complete(
     timings["generate_ms"] = gen.generate_ms
     timings["llama_ms"] = gen.llama_ms
     if gen.stop_reason is StopReason.CANCELLED:
-        return PipelineResult(None, shape, "cancelled", gen, gen.text, timings)
+        return PipelineResult(None, shape, "cancelled", gen, gen.text, timings, prompt=prompt)
 
     t0 = time.perf_counter()
     completion = postprocess(strip_held(gen.text, held), ctx, trace)
@@ -563,4 +571,4 @@ def complete(
         # Sampled (temperature > 0) results are not reproducible: not worth repeating.
         cache.put(key, completion)
     reason = "" if completion else "nothing usable after post-processing"
-    return PipelineResult(completion, shape, reason, gen, gen.text, timings)
+    return PipelineResult(completion, shape, reason, gen, gen.text, timings, prompt=prompt)

@@ -103,6 +103,7 @@ def render_fim_prompt(
     repo_name: str = DEFAULT_REPO_NAME,
     *,
     middle_head: str = "",
+    current_path: str | None = None,
 ) -> Prompt:
     """Render ``ctx`` (and optional repository files) as a prompt in ``template``'s format.
 
@@ -115,6 +116,9 @@ def render_fim_prompt(
         middle_head: Text the middle starts with, put after the middle token (the code
             between the end of ``ctx.prefix`` and the cursor); empty for the plain
             prefix-suffix-middle layout.
+        current_path: How the repository block names the current file: relative to the
+            workspace root, like the other files (default: the file's name; an absolute
+            path is not what the model saw in training, and says more than needed).
 
     Returns:
         A prompt whose text parts are code and whose :class:`Special` parts are control
@@ -124,10 +128,11 @@ def render_fim_prompt(
     before: list[PromptPart] = []
     prefix_head = ""
     if repo_files:
+        shown = current_path or (posixpath.basename(ctx.path) if ctx.path else None)
         if template.file_sep is not None:
-            before = _repo_parts_tokens(template, repo_files, repo_name, ctx.path)
+            before = _repo_parts_tokens(template, repo_files, repo_name, shown)
         else:
-            prefix_head = _repo_text_comments(repo_files, ctx.path, ctx.language)
+            prefix_head = _repo_text_comments(repo_files, shown, ctx.language)
 
     prefix = (" " if template.prefix_space else "") + ctx.prefix
     parts: list[PromptPart] = [

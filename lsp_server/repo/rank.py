@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "RankOptions",
+    "RepoFiles",
     "RepoView",
     "local_need",
     "prewarm",
@@ -474,6 +475,16 @@ def _cached_chunks(index: RepoView, display: str, lines: list[str], size: int) -
     return found
 
 
+class RepoFiles(list[tuple[str, str]]):
+    """The chosen ``(display path, content)`` pairs, and the current file's display path.
+
+    A list, so it goes wherever repository files do; ``current`` is how the prompt names
+    the current file after them (relative to its workspace root, like the others).
+    """
+
+    current: str | None = None
+
+
 def select_repo_context(
     index: RepoView | None,
     path: str | None,
@@ -570,7 +581,9 @@ def select_repo_context(
     while files and _exact_cost(files, count_tokens) > budget_tokens:
         chosen.pop()
         files = _render(index, chosen, target_order, grammar) if chosen else []
-    return files
+    out = RepoFiles(files)
+    out.current = current
+    return out
 
 
 def prewarm(

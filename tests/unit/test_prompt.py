@@ -66,12 +66,13 @@ def test_empty_prefix_and_suffix_leave_only_control_tokens() -> None:
 
 
 def test_qwen_repo_format() -> None:
-    ctx = FimContext(prefix="from utils import add\n", suffix="", path="src/main.py")
+    ctx = FimContext(prefix="from utils import add\n", suffix="", path="/home/u/demo/src/main.py")
     prompt = render_fim_prompt(
         get_template("qwen"),
         ctx,
         repo_files=[("src/utils.py", "def add(a, b):\n    return a + b"), ("README.md", "# x\n")],
         repo_name="demo",
+        current_path="src/main.py",
     )
     assert prompt.parts == (
         Special("<|repo_name|>"),
@@ -87,6 +88,14 @@ def test_qwen_repo_format() -> None:
         Special("<|fim_suffix|>"),
         Special("<|fim_middle|>"),
     )
+
+
+def test_current_file_is_named_without_its_absolute_path() -> None:
+    ctx = FimContext(prefix="x = 1\n", suffix="", path="/home/u/demo/src/main.py")
+    files = [("src/utils.py", "U = 1\n")]
+    for template in ("qwen", "deepseek"):
+        text = render_fim_prompt(get_template(template), ctx, files).render()
+        assert "main.py\n" in text and "/home/u" not in text, text
 
 
 def test_deepseek_repo_format_puts_files_as_comment_lines_in_the_prefix() -> None:

@@ -106,6 +106,7 @@ def test_imported_definitions_in_dependency_order(workspace: tuple[WorkspaceInde
     assert "class Circle(Shape):" in geometry and "radius: float" in geometry
     assert "helper_39" not in geometry or len(geometry) < len(GEOMETRY)
     assert dict(files)["pkg/base.py"].startswith('"""Base shapes."""')  # small file: whole
+    assert files.current == "pkg/main.py"  # type: ignore[attr-defined]  # as the prompt names it
 
 
 def test_budget_is_respected(workspace: tuple[WorkspaceIndex, Path]) -> None:
