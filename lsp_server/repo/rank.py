@@ -54,6 +54,7 @@ from lsp_server.repo.tags import (
     ImportRef,
     Tag,
     imports_from_tree,
+    join_header,
     outline,
     render_definition,
 )
@@ -212,6 +213,12 @@ class RankOptions:
     """Larger files are not searched for similar chunks (scanning them costs too much)."""
     repeat_threshold: float = 0.5
     """Snippets whose non-blank lines are more than this share in the current file are dropped."""
+    max_examples: int = 4
+    """Most usage examples (lines of other files that use a name the current file imports
+    but does not use yet)."""
+    examples_per_name: int = 2
+    example_lines: int = 6
+    """Most lines of a usage example: the statement that uses the name, whole."""
 
 
 DEFAULT_OPTIONS = RankOptions()
@@ -341,6 +348,23 @@ def _window_rows(row: int, n_lines: int, opts: RankOptions) -> tuple[int, int]:
     )
 
 
+def _import_rows(lines: list[str], starts: set[int]) -> set[int]:
+    """Rows of the import statements that start at ``starts``, continuation lines included
+    (``from x import (`` … ``)``, ``import {`` … ``} from``, Go's ``import (`` … ``)``)."""
+    rows: set[int] = set()
+    for start in starts:
+        depth = 0
+        row = start
+        while row < len(lines) and row - start < 200:
+            rows.add(row)
+            text = lines[row]
+            depth += text.count("(") + text.count("{") - text.count(")") - text.count("}")
+            if depth <= 0:
+                break
+            row += 1
+    return rows
+
+
 def _window(lines: list[str], row: int, opts: RankOptions) -> tuple[str, str]:
     """(Window text without the cursor line, the cursor line), the window block-anchored."""
     top, bottom = _window_rows(row, len(lines), opts)
@@ -372,12 +396,17 @@ def _class_text(
 ) -> str:
     """A class with its fields and its members' signatures (member bodies left out).
 
-    With ``stub``, a member whose body is left out entirely gets it as its body.
+    With ``stub`` (Python), the class reads as a stub: each member's signature is joined
+    onto one line and gets ``stub`` as its body when that is left out, and statements
+    spanning several lines (``__slots__ = (`` …) are left out — a cut one is not code.
+    The ``max_lines`` cap falls between members, never inside a signature.
     """
     skip: set[int] = set()
     stubbed: set[int] = set()
+    headers: dict[int, int] = {}
     for member in tags:
         if member.line > tag.header_end and member.end <= tag.end and member is not tag:
+            headers[member.line] = member.header_end
             short_doc = member.doc_start >= 0 and member.doc_end - member.doc_start < 3
             for row in range(member.header_end + 1, member.end + 1):
                 if not (short_doc and member.doc_start <= row <= member.doc_end):
@@ -387,18 +416,43 @@ def _class_text(
     start = tag.doc_start if 0 <= tag.doc_start < tag.line else tag.line
     out: list[str] = []
     last_end = min(tag.end, len(lines) - 1)
-    for row in range(start, last_end + 1):
+    row = start - 1
+    while row < last_end:
+        row += 1
         if row in skip:
             continue
         line = lines[row]
         if not line.strip() and (not out or not out[-1].strip()):
             continue
-        if len(out) >= max_lines:
+        entry = [line]
+        header_end = headers.get(row)
+        if stub and header_end is not None and header_end > row:
+            entry = join_header(lines[row : header_end + 1])
+            row = header_end
+        elif stub and row > tag.header_end and _opens(line):
+            first = row  # a statement that goes on below: skip all of it
+            while row < last_end and _opens("\n".join(lines[first : row + 1])):
+                row += 1
+            continue
+        if len(out) + len(entry) > max_lines:
             indent = _indent_of(lines, tag.header_end + 1, last_end)
             out.append(f"{indent}...")
             break
-        out.append(f"{line} {stub}" if row in stubbed and line.endswith(":") else line)
+        if row in stubbed and entry[-1].endswith(":"):
+            entry[-1] = f"{entry[-1]} {stub}"
+        out.extend(entry)
     return "\n".join(out).rstrip()
+
+
+def _opens(text: str) -> bool:
+    """Whether ``text`` leaves a bracket open (a statement that goes on below)."""
+    depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+    return depth > 0
 
 
 def _indent_of(lines: list[str], first: int, last: int) -> str:
@@ -534,7 +588,7 @@ def select_repo_context(
     else:
         imports = _current_imports(text, grammar, (top, bottom))
     resolved = _resolve(index, current, grammar, imports)
-    import_lines = {ref.line for ref in imports}
+    import_lines = _import_rows(lines, {ref.line for ref in imports})
     # Identifiers used in the file (imports left out). The part outside the cursor window
     # does not change while typing, so its (large) scan is cached.
     outside = "\n".join(
@@ -543,9 +597,18 @@ def select_repo_context(
     inside = "\n".join(
         line for i, line in enumerate(lines[top:bottom], top) if i not in import_lines
     )
-    used_anywhere = set(_identifiers_cached(outside)) | _identifiers(inside)
+    # Names used above the cursor. One imported but not used yet is the likeliest to be
+    # typed next (used further down or not at all).
+    above = "\n".join(line for i, line in enumerate(lines[:top]) if i not in import_lines)
+    above_inside = "\n".join(
+        line for i, line in enumerate(lines[top:row], top) if i not in import_lines
+    )
+    used_above = set(_identifiers_cached(above)) | _identifiers(above_inside)
+    used_above |= _identifiers(cursor_line[: offset - (text.rfind("\n", 0, offset) + 1)])
     body_text = outside + "\n" + inside
-    near = _identifiers(window_text) | _identifiers(cursor_line)
+    # Names in import statements are not uses: an import in the window does not make
+    # its names "needed near the cursor".
+    near = _identifiers(inside) | _identifiers(cursor_line)
     attrs_near: dict[str, set[str]] = {}
     attrs_any: dict[str, set[str]] = {}
     for source, target in (
@@ -562,7 +625,7 @@ def select_repo_context(
         target_order.setdefault(item.path, order)
         candidates.extend(
             _definition_candidates(
-                index, item, near, used_anywhere, attrs_near, attrs_any, seen_defs, options
+                index, item, near, used_above, attrs_near, attrs_any, seen_defs, options
             )
         )
 
@@ -572,6 +635,17 @@ def select_repo_context(
         if snippet is not None:
             candidates.append(snippet)
 
+    unused = [
+        item.ref.alias or item.symbol
+        for item in resolved
+        if item.symbol is not None and (item.ref.alias or item.symbol) not in used_above
+    ]
+    if unused:
+        candidates.extend(
+            _usage_examples(
+                index, current, tuple(dict.fromkeys(unused)), list(target_order), options
+            )
+        )
     query = _identifiers(window_text)
     candidates.extend(_similar_chunks(index, current, query, list(target_order), options))
 
@@ -649,7 +723,7 @@ def _definition_candidates(
     index: RepoView,
     item: ResolvedImport,
     near: set[str],
-    used_anywhere: set[str],
+    used_above: set[str],
     attrs_near: dict[str, set[str]],
     attrs_any: dict[str, set[str]],
     seen: set[tuple[str, int]],
@@ -666,8 +740,8 @@ def _definition_candidates(
         local = item.ref.alias or item.symbol
         if local in near:
             score = 3.0
-        elif local not in used_anywhere:
-            score = 2.5  # imported but not used yet: likely what comes next
+        elif local not in used_above:
+            score = 2.5  # imported but not used above the cursor: likely what comes next
         else:
             score = 1.0
         wanted.append((item.symbol, score))
@@ -869,6 +943,117 @@ def _file_candidate_uncached(
     return _Snippet(display, 0, len(lines) - 1, text, 1, score * 0.5, False, tuple(pieces))
 
 
+_Example = tuple[str, int, int]
+"""(name, first row, last row) of one usage example."""
+_EXAMPLES: OrderedDict[tuple[str, tuple[int, int, int], tuple[str, ...]], tuple[_Example, ...]] = (
+    OrderedDict()
+)
+_EXAMPLES_MAX = 1024
+_EXAMPLES_LOCK = threading.Lock()
+_NOT_A_USE = re.compile(r"\s*(?:#|//|from\s|import\s|export\s+\{|[A-Za-z_]\w*\s*=\s*None\b)")
+"""Lines that mention a name without showing how it is used: comments, imports,
+``Name = None`` fallbacks."""
+_DEFINES = re.compile(r"\s*(?:async\s+)?(?:def|class|function|interface|type)\s+(\w+)")
+"""A line that defines a name (a definition of the imported name itself is no use)."""
+_GOES_ON = ("(", "[", "{", ",", "\\")
+"""Line endings after which a statement goes on on the next line."""
+
+
+def _usage_examples(
+    index: RepoView,
+    current: str,
+    names: tuple[str, ...],
+    imported: list[str],
+    opts: RankOptions,
+) -> list[_Snippet]:
+    """How other files use the names the current file imports but does not use yet.
+
+    A name imported and not used is the likeliest to be typed next, and a sibling file
+    that uses it (``class JsonConverter(Converter):`` beside ``msgpack.py``;
+    ``app: ASGIApp,`` in every middleware) shows the model the exact shape of that use,
+    which a definition does not. Searched in the files the similarity search reads (the
+    current folder, open documents, imported files), the current folder first.
+    """
+    if opts.max_examples <= 0:
+        return []
+    # Files the current one does not import first: the imported ones already show the
+    # names in their definitions.
+    files = [
+        (display, lines)
+        for display, lines in _similarity_files(index, current, imported, opts)
+        if display not in imported
+    ]
+    files += [f for f in _similarity_files(index, current, imported, opts) if f[0] in imported]
+    out: list[_Snippet] = []
+    per_name: dict[str, int] = {}
+    for display, lines in files:
+        for name, start, end in _file_examples(index, display, lines, names, opts):
+            if per_name.get(name, 0) >= opts.examples_per_name:
+                continue
+            per_name[name] = per_name.get(name, 0) + 1
+            text = "\n".join(lines[start : end + 1])
+            stub = _stub(display)
+            if stub and text.endswith(":"):
+                text = f"{text} {stub}"  # a class or def header: its body left out
+            # Below definitions (2.5-3), above whole files and outlines (<= 1).
+            out.append(_Snippet(display, start, end, text, 1, 2.0 - 0.1 * len(out)))
+            if len(out) >= opts.max_examples:
+                return out
+    return out
+
+
+def _file_examples(
+    index: RepoView, display: str, lines: list[str], names: tuple[str, ...], opts: RankOptions
+) -> tuple[_Example, ...]:
+    """``(name, first row, last row)`` of the first use of each of ``names`` in a file
+    (cached by the file's version)."""
+    version = index.file_version(display)
+    key = (display, version, names) if version is not None else None
+    if key is not None:
+        with _EXAMPLES_LOCK:
+            found = _EXAMPLES.get(key)
+        if found is not None:
+            return found
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    seen: set[str] = set()
+    examples: list[_Example] = []
+    for row, line in enumerate(lines):
+        match = pattern.search(line)
+        if match is None or match.group(1) in seen or _NOT_A_USE.match(line):
+            continue
+        defines = _DEFINES.match(line)
+        if defines is not None and defines.group(1) == match.group(1):
+            continue  # another definition of the name, not a use
+        if match.start() > 0 and line[match.start() - 1] == ".":
+            continue  # ``x.name``: an attribute that shares the name
+        head = line[: match.start()]
+        if head.lstrip()[:1] in ("'", '"', "`") or any(head.count(q) % 2 for q in "'\"`"):
+            continue  # in a string or a docstring
+        # The whole statement: from where it starts above (``def f(`` over ``app: T,``)
+        # to where its brackets close below.
+        first = row
+        while first > 0 and row - first < 3 and lines[first - 1].rstrip().endswith(_GOES_ON):
+            first -= 1
+        end = row
+        while _opens("\n".join(lines[first : end + 1])) and end + 1 < len(lines):
+            if end - first + 1 >= opts.example_lines:
+                break
+            end += 1
+        if _opens("\n".join(lines[first : end + 1])):
+            continue  # too long to show whole; a later use may do
+        seen.add(match.group(1))
+        examples.append((match.group(1), first, end))
+        if len(seen) == len(names):
+            break
+    found = tuple(examples)
+    if key is not None:
+        with _EXAMPLES_LOCK:
+            _EXAMPLES[key] = found
+            while len(_EXAMPLES) > _EXAMPLES_MAX:
+                _EXAMPLES.popitem(last=False)
+    return found
+
+
 def _similarity_files(
     index: RepoView, current: str, imported: list[str], opts: RankOptions
 ) -> list[tuple[str, list[str]]]:
@@ -961,6 +1146,11 @@ def _exact_cost(files: list[tuple[str, str]], count_tokens: Callable[[str], int]
     )
 
 
+def _is_example(snippet: _Snippet) -> bool:
+    """A usage example (see :func:`_usage_examples`): lines of a file, in group 1."""
+    return snippet.group == 1 and not snippet.whole and not snippet.pieces
+
+
 def _fill_budget(
     candidates: list[_Snippet],
     budget: int,
@@ -1000,7 +1190,18 @@ def _fill_budget(
             chosen.append(small)
             files.add(small.path)
             used += cost
+    # Usage examples next: a few short lines, and the shape of the likeliest next use.
+    for snippet in ordered:
+        if not _is_example(snippet) or hopeless(snippet.text):
+            continue
+        cost = count_tokens(snippet.text) + 2 + path_cost(snippet.path)
+        if used + cost <= budget:
+            chosen.append(snippet)
+            files.add(snippet.path)
+            used += cost
     for i, small in enumerate(chosen):
+        if small.group != 0:
+            continue
         full = next(s for s in definitions if (s.path, s.start) == (small.path, small.start))
         if full.text == small.text or hopeless(full.text):
             continue
@@ -1010,7 +1211,7 @@ def _fill_budget(
             used += extra
 
     for snippet in ordered:
-        if snippet.group == 0 or snippet.path in whole:
+        if snippet.group == 0 or _is_example(snippet) or snippet.path in whole:
             continue
         if hopeless(snippet.text) and not snippet.whole:
             continue
@@ -1061,7 +1262,7 @@ def _render(
             continue
         detailed = [s for s in snippets if not s.pieces]
         pieces: list[tuple[int, int, str, bool]] = [
-            (s.start, s.end, s.text, s.group == 2) for s in detailed
+            (s.start, s.end, s.text, s.group != 0) for s in detailed
         ]
         for snippet in snippets:
             for start, end, text in snippet.pieces:

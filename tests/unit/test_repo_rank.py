@@ -360,3 +360,84 @@ def test_prewarm_does_the_first_requests_work_ahead(
     assert prewarm(None, str(main), MAIN, "python", 400) == 0
     assert prewarm(index, None, MAIN, "python", 400) == 0
     assert prewarm(index, "/elsewhere/x.py", MAIN, "python", None) == 0
+
+
+CONVERTERS = '''class BaseConverter:
+    """Converts things."""
+
+    __slots__ = (
+        "_a",
+        "_b",
+    )
+
+    def __init__(
+        self,
+        dict_factory: type = dict,
+        detailed: bool = True,
+    ) -> None:
+        self._a = dict_factory
+        self._b = detailed
+
+    def dumps(self, obj: object) -> str:
+        return str(obj)
+
+
+class Converter(BaseConverter):
+    """A faster converter."""
+'''
+
+
+def converters_workspace(root: Path, current: str) -> tuple[WorkspaceIndex, Path]:
+    write(root, "conv/__init__.py", '"""Converters: `Converter` and friends."""\n')
+    write(root, "conv/converters.py", CONVERTERS)
+    write(
+        root,
+        "conv/json.py",
+        "from .converters import Converter\n\n\nclass JsonConverter(Converter):\n"
+        "    def dumps(self, obj: object) -> str:\n        return '{}'\n",
+    )
+    main = write(root, "conv/msgpack.py", current)
+    index = WorkspaceIndex([root])
+    index.build()
+    return index, main
+
+
+def test_usage_examples_show_how_siblings_use_a_name_not_used_yet(tmp_path: Path) -> None:
+    text = "from .converters import BaseConverter, Converter\n\n\n\n"
+    index, main = converters_workspace(tmp_path, text)
+    files = dict(select(index, main, text, len(text) - 1, 600))
+    # json.py uses Converter, which this file imports but has not used yet.
+    assert files["conv/json.py"] == "# ...\nclass JsonConverter(Converter): ..."
+    # The __init__ docstring mentions the name; that is not a use.
+    examples = rank._usage_examples(
+        index, "conv/msgpack.py", ("Converter",), [], rank.RankOptions()
+    )
+    assert [(e.path, e.text) for e in examples] == [
+        ("conv/json.py", "class JsonConverter(Converter): ...")
+    ]
+    # Once the file uses it above the cursor, examples of it are no longer needed.
+    used = "from .converters import BaseConverter, Converter\n\n\nclass A(Converter): ...\n\n"
+    write(tmp_path, "conv/msgpack.py", used)
+    index.update_file(main)
+    after = dict(select(index, main, used, len(used) - 1, 600))
+    assert "class JsonConverter(Converter): ..." not in after.get("conv/json.py", "")
+
+
+def test_names_on_continuation_lines_of_an_import_are_not_uses(tmp_path: Path) -> None:
+    text = "from .converters import (\n    BaseConverter,\n    Converter,\n)\n\n\n\n"
+    index, main = converters_workspace(tmp_path, text)
+    files = dict(select(index, main, text, len(text) - 1, 600))
+    assert "class JsonConverter(Converter)" in files.get("conv/json.py", "")
+
+
+def test_classes_read_as_stubs(tmp_path: Path) -> None:
+    text = "from .converters import BaseConverter\n\nx = BaseConverter()\n\n"
+    index, main = converters_workspace(tmp_path, text)
+    shown = dict(select(index, main, text, len(text) - 1, 300))["conv/converters.py"]
+    assert "__slots__" not in shown and '"_a",' not in shown  # a cut statement is not code
+    assert (
+        "    def __init__(self, dict_factory: type = dict, detailed: bool = True) -> None: ..."
+        in shown
+    )
+    assert "    def dumps(self, obj: object) -> str: ..." in shown
+    compile(shown, "converters.pyi", "exec")  # the whole snippet parses
