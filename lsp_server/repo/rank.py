@@ -603,8 +603,8 @@ def select_repo_context(
     above_inside = "\n".join(
         line for i, line in enumerate(lines[top:row], top) if i not in import_lines
     )
+    # (The cursor line is left out: typing on it must not change the block.)
     used_above = set(_identifiers_cached(above)) | _identifiers(above_inside)
-    used_above |= _identifiers(cursor_line[: offset - (text.rfind("\n", 0, offset) + 1)])
     body_text = outside + "\n" + inside
     # Names in import statements are not uses: an import in the window does not make
     # its names "needed near the cursor".
