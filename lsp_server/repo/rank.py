@@ -1177,28 +1177,26 @@ def _fill_budget(
     def path_cost(path: str) -> int:
         return 0 if path in files else count_tokens(path) + 2
 
-    definitions = [s for s in ordered if s.group == 0]
-    # Pass 1: every needed definition as a signature; pass 2: full text while it fits.
-    for snippet in definitions:
-        if _mostly_in(snippet.text, local_lines, opts.repeat_threshold):
-            continue
-        small = replace(snippet, text=snippet.compact or snippet.text)
-        if hopeless(small.text):
-            continue
-        cost = count_tokens(small.text) + 2 + path_cost(small.path)
-        if used + cost <= budget:
-            chosen.append(small)
-            files.add(small.path)
-            used += cost
-    # Usage examples next: a few short lines, and the shape of the likeliest next use.
-    for snippet in ordered:
-        if not _is_example(snippet) or hopeless(snippet.text):
-            continue
+    def take(snippet: _Snippet) -> None:
+        """Choose ``snippet`` if it fits what is left."""
+        nonlocal used
+        if hopeless(snippet.text):
+            return
         cost = count_tokens(snippet.text) + 2 + path_cost(snippet.path)
         if used + cost <= budget:
             chosen.append(snippet)
             files.add(snippet.path)
             used += cost
+
+    definitions = [s for s in ordered if s.group == 0]
+    # Pass 1: every needed definition as a signature; pass 2: full text while it fits.
+    for snippet in definitions:
+        if not _mostly_in(snippet.text, local_lines, opts.repeat_threshold):
+            take(replace(snippet, text=snippet.compact or snippet.text))
+    # Usage examples next: a few short lines, and the shape of the likeliest next use.
+    for snippet in ordered:
+        if _is_example(snippet):
+            take(snippet)
     for i, small in enumerate(chosen):
         if small.group != 0:
             continue
