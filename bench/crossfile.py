@@ -1,10 +1,11 @@
 """Cross-file completion benchmark: does repository context help the model?
 
-From real multi-file Python code that nobody here wrote (installed packages and the
-standard library), it picks *holes*: lines that use a name defined in another file of the
-same project and imported into this one, where the name appears nowhere earlier in the
-file except in the import. Each project is copied to a temporary folder, the hole line is
-removed from the copy on disk, and the server's own pipeline
+From real multi-file code that nobody here wrote — Python (installed packages and the
+standard library), TypeScript and JavaScript (the sources of npm packages on this
+machine, see :mod:`bench.crossfile_holes`) — it picks *holes*: lines that use a name
+defined in another file of the same project and imported into this one, where the name
+appears nowhere earlier in the file except in the import. Each project is copied to a
+temporary folder, the hole line is removed from the copy on disk, and the server's own pipeline
 (:func:`lsp_server.completion.pipeline.complete`, as for an explicit request: trigger,
 KV-cache prompt layout, post-processing) completes the line twice with the real model, greedy:
 
@@ -13,12 +14,15 @@ KV-cache prompt layout, post-processing) completes the line twice with the real 
   repository share of the budget; the local window gets what the repository files leave.
 
 It prints exact match and edit similarity of the completed line for both, per project and
-overall, plus the repository-context retrieval time. Not a pass/fail test. Holes are
+per language, plus the repository-context retrieval time. Not a pass/fail test. Holes are
 chosen round-robin over the projects, each project's files shuffled with its own seed.
 ``--memo FILE`` keeps the model's outputs by prompt between runs: a run that changes only
 the repository selection re-runs only the prompts that changed.
 
-    .venv/bin/python bench/crossfile.py --holes 60 --memo /tmp/crossfile-memo.json
+    .venv/bin/python -m bench.crossfile --holes 60 --memo /tmp/crossfile-memo.json
+    .venv/bin/python -m bench.crossfile --languages typescript --holes 40 --show
+
+``--holes`` is per language; ``--languages`` picks them (default: all three).
 
 ``--index ROOT`` measures the index instead: a full build of ROOT (vendored folders such
 as site-packages included, so that CPython's ``lib/python3.11`` gives 10,000+ files), its
@@ -26,7 +30,7 @@ memory, re-indexing one saved file, snippet retrieval latency, and the latency o
 completion while a build runs in the background (the builder pausing while ``busy`` is
 set) against completions with no build running.
 
-    .venv/bin/python bench/crossfile.py --index /root/.pyenv/versions/3.11.7/lib/python3.11
+    .venv/bin/python -m bench.crossfile --index /root/.pyenv/versions/3.11.7/lib/python3.11
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.crossfile_holes import SCRIPT_EXTENSIONS, Hole, find_script_holes
 from lsp_server.backends.base import CancelToken, Generation, GenerationRequest, StopReason
 from lsp_server.backends.llama_cpp import LlamaCppBackend
 from lsp_server.completion.pipeline import complete
@@ -55,7 +60,7 @@ from lsp_server.registry import resolve_model
 from lsp_server.repo.imports import resolve_imports
 from lsp_server.repo.index import WorkspaceIndex
 from lsp_server.repo.parsing import language_for, parse
-from lsp_server.repo.rank import select_repo_context
+from lsp_server.repo.rank import prewarm, select_repo_context
 from lsp_server.repo.tags import extract_tags
 from lsp_server.settings import Settings
 
@@ -94,19 +99,39 @@ DEFAULT_PROJECTS = [
     ),
 ]
 
-
-@dataclass(frozen=True)
-class Hole:
-    """One line to complete."""
-
-    project: str
-    rel: str
-    """Path of the file inside the copied project (posix)."""
-    row: int
-    name: str
-    """The imported name the line uses first."""
-    target: str
-    """The line, stripped."""
+# TypeScript and JavaScript: the source folders of npm packages on this machine (the
+# folder alone is copied: a package's node_modules/dist/build would be skipped by the
+# walker, and its bundled output is not the project's code).
+_CODE_SERVER = Path(
+    "/root/.cache/coder-lsp-dev/code-server-4.139.1/node_modules/code-server/lib/vscode"
+    "/node_modules"
+)
+_VSCODE_EXT = Path(__file__).resolve().parent.parent / "editors" / "vscode" / "node_modules"
+_NPM = Path("/usr/lib/node_modules/npm")
+TS_PROJECTS = [
+    _CODE_SERVER / "zod" / "src",
+    _CODE_SERVER / "@xterm" / "xterm" / "src",
+    _CODE_SERVER / "@xterm" / "addon-webgl" / "src",
+    _CODE_SERVER / "@microsoft" / "applicationinsights-core-js" / "src",
+    _VSCODE_EXT / "@azure" / "msal-browser" / "src",
+    _VSCODE_EXT / "@azure" / "msal-common" / "src",
+    _VSCODE_EXT / "@azure" / "msal-node" / "src",
+    _VSCODE_EXT / "ajv" / "lib",
+    _VSCODE_EXT / "cheerio" / "src",
+]
+JS_PROJECTS = [
+    _NPM / "lib",
+    *(
+        _NPM / "node_modules" / name / "lib"
+        for name in ("@npmcli/arborist", "undici", "cacache", "pacote", "@npmcli/config")
+    ),
+]
+PROJECTS: dict[str, list[Path]] = {
+    "python": DEFAULT_PROJECTS,
+    "typescript": TS_PROJECTS,
+    "javascript": JS_PROJECTS,
+}
+"""The default projects of each benchmark language."""
 
 
 def _code_rows(text: str, name: str) -> set[int]:
@@ -278,12 +303,13 @@ def complete_line(
     budget: int,
     repo_context: Callable[[int], list[tuple[str, str]]] | None,
     share: float,
+    language: str = "python",
 ) -> Answer:
     """The first line the server's pipeline (:func:`complete`) produces at ``offset``.
 
     Exactly what the server runs on an explicit request — KV-cache layout, trigger,
     repository budget, generation limits, post-processing — with greedy decoding and no
-    time limits.
+    time limits. ``language`` is the document's languageId (a grammar name).
     """
     settings = Settings(
         prompt_tokens=budget,
@@ -293,20 +319,21 @@ def complete_line(
         repo_share=share,
         cache_size=0,
     )
-    doc = DocumentSnapshot(Path(path).as_uri(), text, "python", 1, path)
+    doc = DocumentSnapshot(Path(path).as_uri(), text, language, 1, path)
     chosen: list[tuple[str, str]] = []
 
     def select(tokens: int) -> list[tuple[str, str]]:
         assert repo_context is not None
-        chosen.extend(repo_context(tokens))
-        return chosen
+        files = repo_context(tokens)  # a RepoFiles: it also names the current file
+        chosen.extend(files)
+        return files
 
     result = complete(
         CompletionRequest(doc, offset, invoked=True),
         backend,
         settings,
         CancelToken(),
-        tree=parse(text, "python"),
+        tree=parse(text, language),
         repo_context=select if repo_context is not None else None,
     )
     completion = result.completion
@@ -325,12 +352,13 @@ def _select(
     path: str,
     text: str,
     offset: int,
+    language: str,
     count_tokens: Callable[[str], int],
     tokens: int,
 ) -> list[tuple[str, str]]:
     """Repository context as the server selects it (with the tree it keeps up to date)."""
     return select_repo_context(
-        index, path, text, offset, "python", tokens, count_tokens, tree=parse(text, "python")
+        index, path, text, offset, language, tokens, count_tokens, tree=parse(text, language)
     )
 
 
@@ -425,7 +453,31 @@ def index_benchmark(root: Path, backend: LlamaCppBackend, max_files: int, runs: 
                 index, path, typed, offset + 1, None, 800, backend.count_tokens, tree=tree
             )
             warm_ms.append((time.perf_counter() - t0) * 1000)
-    for label, values in (("new position", cold_ms), ("next keystroke", warm_ms)):
+    # As the server does it: the document is warmed up when opened (off the request
+    # path), then requested at. Other files than above, so nothing is warm from there.
+    others = [d for d in displays if d not in set(sample)]
+    opened_ms: list[float] = []
+    after_open_ms: list[float] = []
+    for display in rng.sample(others, min(60, len(others))):
+        path = index._by_display[display]
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        t0 = time.perf_counter()
+        prewarm(index, path, text, None, 800)
+        opened_ms.append((time.perf_counter() - t0) * 1000)
+        for frac in (0.3, 0.6, 0.9):
+            offset = int(len(text) * frac)
+            tree = parse(text, language_for(None, path))
+            t0 = time.perf_counter()
+            select_repo_context(
+                index, path, text, offset, None, 800, backend.count_tokens, tree=tree
+            )
+            after_open_ms.append((time.perf_counter() - t0) * 1000)
+    for label, values in (
+        ("new position, cold", cold_ms),
+        ("next keystroke", warm_ms),
+        ("didOpen warm-up (background, once per file)", opened_ms),
+        ("new position after the didOpen warm-up", after_open_ms),
+    ):
         print(
             f"| snippet retrieval, {label} ({len(values)} calls, budget 800) | median "
             f"{statistics.median(values):.1f} ms, p95 {_pct(values, 0.95):.1f} ms |"
@@ -476,7 +528,9 @@ def main() -> None:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
-    parser.add_argument("--holes", type=int, default=60, help="holes in all (spread over projects)")
+    parser.add_argument(
+        "--holes", type=int, default=60, help="holes per language (spread over its projects)"
+    )
     parser.add_argument("--per-file", type=int, default=1)
     parser.add_argument("--budget", type=int, default=2048, help="prompt tokens in all")
     parser.add_argument(
@@ -488,13 +542,26 @@ def main() -> None:
     parser.add_argument("--memo", type=Path, help="JSON file of outputs by prompt, reused")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", action="store_true", help="print every hole's predictions")
+    parser.add_argument(
+        "--languages",
+        nargs="+",
+        choices=sorted(PROJECTS),
+        default=list(PROJECTS),
+        help="benchmark languages (default: all)",
+    )
     parser.add_argument("--index", type=Path, help="measure the index of this folder instead")
     parser.add_argument("--max-files", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--synthetic", type=int, default=0, help="with --index: also a workspace of N tiny files"
     )
-    parser.add_argument("projects", nargs="*", type=Path, default=DEFAULT_PROJECTS)
+    parser.add_argument(
+        "projects",
+        nargs="*",
+        type=Path,
+        help="project folders (default: each language's list); the language of each is "
+        "the one most of its files are in",
+    )
     args = parser.parse_args()
 
     model = resolve_model(args.model)
@@ -517,8 +584,41 @@ def main() -> None:
         backend.close()
 
 
+_LANGUAGE_SUFFIXES: dict[str, tuple[str, ...]] = {"python": (".py",), **SCRIPT_EXTENSIONS}
+
+
+def project_language(folder: Path) -> str | None:
+    """The benchmark language most of ``folder``'s files are in (None: no such files)."""
+    counts = dict.fromkeys(_LANGUAGE_SUFFIXES, 0)
+    for path in folder.rglob("*"):
+        for language, suffixes in _LANGUAGE_SUFFIXES.items():
+            if path.suffix in suffixes and not path.name.endswith(".d.ts"):
+                counts[language] += 1
+    best = max(counts, key=lambda language: counts[language])
+    return best if counts[best] else None
+
+
+def projects_by_language(projects: list[Path], languages: list[str]) -> dict[str, list[Path]]:
+    """The projects of each wanted language: the given ones, else the default lists."""
+    if not projects:
+        return {language: PROJECTS[language] for language in languages}
+    out: dict[str, list[Path]] = {language: [] for language in languages}
+    for project in projects:
+        language = project_language(project) if project.is_dir() else None
+        if language is None:
+            print(f"skip {project}: no Python, TypeScript or JavaScript files", file=sys.stderr)
+        elif language in out:
+            out[language].append(project)
+    return out
+
+
 def _holes_of_projects(
-    projects: list[Path], scratch: Path, wanted: int, per_file: int, seed: int
+    projects: list[Path],
+    scratch: Path,
+    wanted: int,
+    per_file: int,
+    seed: int,
+    language: str = "python",
 ) -> list[tuple[str, Path, WorkspaceIndex, Hole]]:
     """Copy each project to ``scratch``, index it, and pick holes round-robin."""
     per_project: list[tuple[str, Path, WorkspaceIndex, list[Hole]]] = []
@@ -527,15 +627,19 @@ def _holes_of_projects(
             print(f"skip {source}: not a folder", file=sys.stderr)
             continue
         name = f"{source.parent.name}/{source.name}"
-        workspace = scratch / f"{len(per_project)}-{source.name}"
+        folder = f"{len(per_project)}-{source.name}"
+        workspace = scratch / (folder if language == "python" else f"{language}-{folder}")
         shutil.copytree(
             source,
             workspace / source.name,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"),
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "node_modules"),
         )
         index = WorkspaceIndex([workspace])
         index.build()
-        holes = find_holes(index, name, workspace / source.name, per_file)
+        if language == "python":
+            holes = find_holes(index, name, workspace / source.name, per_file)
+        else:
+            holes = find_script_holes(index, name, workspace / source.name, per_file, language)
         # One generator per project: adding a project does not change the others' holes.
         random.Random(f"{seed}:{name}").shuffle(holes)
         per_project.append((name, workspace, index, holes))
@@ -548,6 +652,21 @@ def _holes_of_projects(
     return chosen
 
 
+Result = tuple[bool, float, bool, float]
+"""Exact match and edit similarity, file only and with repository context."""
+
+
+@dataclass
+class LanguageRun:
+    """One benchmark language's results."""
+
+    rows: dict[str, list[Result]]
+    """Results by project."""
+    repo_tokens: list[int]
+    retrieval_ms: list[float]
+    prompt_tokens: dict[str, list[int]]
+
+
 def quality_benchmark(
     args: argparse.Namespace, model: LlamaCppBackend, memo: GenerationMemo
 ) -> None:
@@ -555,86 +674,100 @@ def quality_benchmark(
     backend = MemoBackend(model, memo)
     scratch = Path(tempfile.mkdtemp(prefix="coder-lsp-crossfile-"))
     try:
-        chosen = _holes_of_projects(args.projects, scratch, args.holes, args.per_file, args.seed)
-        rows: dict[str, list[tuple[bool, float, bool, float]]] = {}
-        retrieval_ms: list[float] = []
-        repo_tokens: list[int] = []
-        prompt_tokens: dict[str, list[int]] = {"file": [], "repo": []}
+        runs: dict[str, LanguageRun] = {}
         started = time.perf_counter()
-        for n, (name, workspace, index, hole) in enumerate(chosen, 1):
-            path = workspace / hole.rel
-            original = path.read_text(encoding="utf-8")
-            lines = original.split("\n")
-            line = lines[hole.row]
-            indent = line[: len(line) - len(line.lstrip())]
-            # On disk: the project without the hole line. In the editor: the line holds
-            # only its indentation, and the cursor is after it.
-            path.write_text("\n".join(lines[: hole.row] + lines[hole.row + 1 :]), encoding="utf-8")
-            index.update_file(path)
-            text = "\n".join([*lines[: hole.row], indent, *lines[hole.row + 1 :]])
-            offset = sum(len(x) + 1 for x in lines[: hole.row]) + len(indent)
-
-            repo_context = functools.partial(
-                _select, index, str(path), text, offset, backend.count_tokens
+        count = 0
+        for language, projects in projects_by_language(args.projects, args.languages).items():
+            chosen = _holes_of_projects(
+                projects, scratch, args.holes, args.per_file, args.seed, language
             )
-            try:
-                plain = complete_line(
-                    backend, text, offset, str(path), args.budget, None, args.share
-                )
-                with_repo = complete_line(
-                    backend, text, offset, str(path), args.budget, repo_context, args.share
-                )
-            finally:
-                path.write_text(original, encoding="utf-8")
-                index.update_file(path)
-            repo_files = with_repo.repo_files
-            retrieval_ms.append(with_repo.repo_ms)
-            repo_tokens.append(sum(backend.count_tokens(c) for _, c in repo_files))
-            prompt_tokens["file"].append(plain.prompt_tokens)
-            prompt_tokens["repo"].append(with_repo.prompt_tokens)
-            got_plain = (indent + plain.line).strip()
-            got_repo = (indent + with_repo.line).strip()
-            rows.setdefault(name, []).append(
-                (
-                    got_plain == hole.target,
-                    edit_similarity(got_plain, hole.target),
-                    got_repo == hole.target,
-                    edit_similarity(got_repo, hole.target),
-                )
-            )
-            if args.show:
-                print(f"[{n}] {hole.rel}:{hole.row + 1} uses {hole.name}")
-                print(f"    target : {hole.target}")
-                print(f"    file   : {got_plain}   ({plain.prompt_tokens} tok)")
-                print(
-                    f"    repo   : {got_repo}   ({with_repo.prompt_tokens} tok, repo "
-                    f"{repo_tokens[-1]}: {[p for p, _ in repo_files]})"
-                )
-                for label, answer in (("file", plain), ("repo", with_repo)):
-                    if not answer.line.strip():
-                        print(f"    raw {label}: {answer.raw[:120]!r}")
-                sys.stdout.flush()
-            else:
-                print(f"\r{n}/{len(chosen)} holes", end="", file=sys.stderr, flush=True)
-            if n % 10 == 0:
-                memo.save()
-        print(file=sys.stderr)
+            run = runs[language] = LanguageRun({}, [], [], {"file": [], "repo": []})
+            for n, (name, workspace, index, hole) in enumerate(chosen, 1):
+                _one_hole(args, backend, run, name, workspace, index, hole, n, len(chosen))
+                count += 1
+                if count % 10 == 0:
+                    memo.save()
+            if not args.show:
+                print(file=sys.stderr)
         elapsed = time.perf_counter() - started
-        _print_quality(args, backend, rows, repo_tokens, retrieval_ms, prompt_tokens)
-        print(f"{elapsed:.0f} s for {len(chosen)} holes ({memo.hits} generations from --memo)")
+        _print_quality(args, backend, runs)
+        print(f"{elapsed:.0f} s for {count} holes ({memo.hits} generations from --memo)")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _print_quality(
+def _one_hole(
     args: argparse.Namespace,
-    backend: LlamaCppBackend,
-    rows: dict[str, list[tuple[bool, float, bool, float]]],
-    repo_tokens: list[int],
-    retrieval_ms: list[float],
-    prompt_tokens: dict[str, list[int]],
+    backend: MemoBackend,
+    run: LanguageRun,
+    name: str,
+    workspace: Path,
+    index: WorkspaceIndex,
+    hole: Hole,
+    n: int,
+    total: int,
 ) -> None:
-    def line(label: str, results: list[tuple[bool, float, bool, float]]) -> str:
+    """Complete one hole both ways and add its scores to ``run``."""
+    path = workspace / hole.rel
+    original = path.read_text(encoding="utf-8")
+    lines = original.split("\n")
+    line = lines[hole.row]
+    indent = line[: len(line) - len(line.lstrip())]
+    # On disk: the project without the hole line. In the editor: the line holds
+    # only its indentation, and the cursor is after it.
+    path.write_text("\n".join(lines[: hole.row] + lines[hole.row + 1 :]), encoding="utf-8")
+    index.update_file(path)
+    text = "\n".join([*lines[: hole.row], indent, *lines[hole.row + 1 :]])
+    offset = sum(len(x) + 1 for x in lines[: hole.row]) + len(indent)
+
+    repo_context = functools.partial(
+        _select, index, str(path), text, offset, hole.language, backend.count_tokens
+    )
+    try:
+        plain = complete_line(
+            backend, text, offset, str(path), args.budget, None, args.share, hole.language
+        )
+        with_repo = complete_line(
+            backend, text, offset, str(path), args.budget, repo_context, args.share, hole.language
+        )
+    finally:
+        path.write_text(original, encoding="utf-8")
+        index.update_file(path)
+    repo_files = with_repo.repo_files
+    run.retrieval_ms.append(with_repo.repo_ms)
+    run.repo_tokens.append(sum(backend.count_tokens(c) for _, c in repo_files))
+    run.prompt_tokens["file"].append(plain.prompt_tokens)
+    run.prompt_tokens["repo"].append(with_repo.prompt_tokens)
+    got_plain = (indent + plain.line).strip()
+    got_repo = (indent + with_repo.line).strip()
+    run.rows.setdefault(name, []).append(
+        (
+            got_plain == hole.target,
+            edit_similarity(got_plain, hole.target),
+            got_repo == hole.target,
+            edit_similarity(got_repo, hole.target),
+        )
+    )
+    if args.show:
+        print(f"[{n}] {hole.rel}:{hole.row + 1} uses {hole.name}")
+        print(f"    target : {hole.target}")
+        print(f"    file   : {got_plain}   ({plain.prompt_tokens} tok)")
+        print(
+            f"    repo   : {got_repo}   ({with_repo.prompt_tokens} tok, repo "
+            f"{run.repo_tokens[-1]}: {[p for p, _ in repo_files]})"
+        )
+        for label, answer in (("file", plain), ("repo", with_repo)):
+            if not answer.line.strip():
+                print(f"    raw {label}: {answer.raw[:120]!r}")
+        sys.stdout.flush()
+    else:
+        print(f"\r{n}/{total} {hole.language} holes", end="", file=sys.stderr, flush=True)
+
+
+def _print_quality(
+    args: argparse.Namespace, backend: LlamaCppBackend, runs: dict[str, LanguageRun]
+) -> None:
+    def line(label: str, results: list[Result]) -> str:
         k = len(results)
         em_f = 100 * sum(r[0] for r in results) / k
         es_f = 100 * statistics.mean(r[1] for r in results)
@@ -650,21 +783,31 @@ def _print_quality(
         f"{args.share}, greedy, "
         f"{args.n_threads} thread(s)"
     )
-    print("| project | holes | EM file | EM repo | ΔEM | ES file | ES repo |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    every: list[tuple[bool, float, bool, float]] = []
-    for name, results in rows.items():
-        print(line(name, results))
-        every.extend(results)
-    if not every:
-        return
-    print(line("**all**", every))
-    print(
-        f"\nrepo block: median {statistics.median(repo_tokens):.0f} tokens; prompt tokens "
-        f"median file-only {statistics.median(prompt_tokens['file']):.0f}, repo "
-        f"{statistics.median(prompt_tokens['repo']):.0f}; retrieval median "
-        f"{statistics.median(retrieval_ms):.1f} ms, p95 {_pct(retrieval_ms, 0.95):.1f} ms"
-    )
+    summary: list[str] = []
+    for language, run in runs.items():
+        every = [r for results in run.rows.values() for r in results]
+        if not every:
+            print(f"\n{language}: no holes")
+            continue
+        print(f"\n{language}")
+        print("| project | holes | EM file | EM repo | ΔEM | ES file | ES repo |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, results in run.rows.items():
+            print(line(name, results))
+        print(line("**all**", every))
+        summary.append(line(language, every))
+        print(
+            f"\nrepo block: median {statistics.median(run.repo_tokens):.0f} tokens; prompt "
+            f"tokens median file-only {statistics.median(run.prompt_tokens['file']):.0f}, repo "
+            f"{statistics.median(run.prompt_tokens['repo']):.0f}; retrieval median "
+            f"{statistics.median(run.retrieval_ms):.1f} ms, "
+            f"p95 {_pct(run.retrieval_ms, 0.95):.1f} ms"
+        )
+    if summary:
+        print("\nper language")
+        print("| language | holes | EM file | EM repo | ΔEM | ES file | ES repo |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("\n".join(summary))
 
 
 if __name__ == "__main__":
