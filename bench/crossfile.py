@@ -300,7 +300,7 @@ def complete_line(
     text: str,
     offset: int,
     path: str,
-    budget: int,
+    budget: int | None,
     repo_context: Callable[[int], list[tuple[str, str]]] | None,
     share: float,
     language: str = "python",
@@ -532,7 +532,12 @@ def main() -> None:
         "--holes", type=int, default=60, help="holes per language (spread over its projects)"
     )
     parser.add_argument("--per-file", type=int, default=1)
-    parser.add_argument("--budget", type=int, default=2048, help="prompt tokens in all")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        help="prompt tokens in all (default: the server's, n_ctx 4096 less the output reserve)",
+    )
     parser.add_argument(
         "--share", type=float, default=0.4, help="share of the budget for repo context"
     )
@@ -566,7 +571,10 @@ def main() -> None:
 
     model = resolve_model(args.model)
     backend = LlamaCppBackend.load(
-        model.path, name=model.name, n_ctx=args.budget + 256, n_threads=args.n_threads
+        model.path,
+        name=model.name,
+        n_ctx=args.budget + 256 if args.budget else Settings().n_ctx,
+        n_threads=args.n_threads,
     )
     if args.index is not None:
         try:
@@ -779,7 +787,8 @@ def _print_quality(
         )
 
     print(
-        f"\nmodel {backend.info.name}, prompt budget {args.budget} tokens, repo share "
+        f"\nmodel {backend.info.name}, n_ctx {backend.info.n_ctx}, prompt budget "
+        f"{args.budget or 'the server default'} tokens, repo share "
         f"{args.share}, greedy, "
         f"{args.n_threads} thread(s)"
     )

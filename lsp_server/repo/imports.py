@@ -54,7 +54,9 @@ class ResolvedImport:
     """Display path of the file that defines what is imported."""
     symbol: str | None = None
     """The name imported from ``path``; None when the import binds the whole module,
-    whose members are then reached as ``binding.member``."""
+    whose members are then reached as ``binding.member`` (or, for a star import, by
+    their own names). JavaScript: ``default`` names the module's default export (for a
+    CommonJS module, ``module.exports``)."""
 
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
@@ -196,7 +198,7 @@ def _resolve_js(view: PathView, current: str, ref: ImportRef) -> ResolvedImport 
         candidates += [stem + e for e in (".ts", ".tsx", ".mts", ".cts")]
     candidates += [base + e for e in _JS_EXTS]
     candidates += [_join(base, "index" + e) for e in _JS_EXTS]
-    symbol = ref.name if ref.name else None
+    symbol = ref.name if ref.name and ref.name != "*" else None
     for candidate in candidates:
         if candidate and view.has(candidate):
             return ResolvedImport(ref, candidate, symbol)

@@ -731,8 +731,8 @@ def _definition_candidates(
 ) -> list[_Snippet]:
     """Definitions in ``item.path`` that the current file imports and needs."""
     tags_info = index.entry_tags(item.path)
-    if tags_info is None or not tags_info.tags:
-        return []
+    if tags_info is None or not (tags_info.tags or tags_info.imports):
+        return []  # (a file of re-exports alone, ``index.ts``, has no tags of its own)
     tags = tags_info.tags
     binding = item.ref.binding
     wanted: list[tuple[str, float]] = []
@@ -745,9 +745,19 @@ def _definition_candidates(
         else:
             score = 1.0
         wanted.append((item.symbol, score))
-        # Members of an imported class used as ``Name.member`` near the cursor.
-        for attr in attrs_near.get(local, ()):
-            wanted.append((f"{item.symbol}.{attr}", 2.0))
+        js = language_for(None, item.path) in ("javascript", "typescript", "tsx")
+        if item.symbol == "default" and js:
+            # A default import (or a CommonJS ``require``) binds an object as often as a
+            # class: its members count as a whole module's do (``_locate`` finds them).
+            near_attrs = attrs_near.get(local, set())
+            for attr in sorted(near_attrs):
+                wanted.append((f"default.{attr}", 3.0))
+            for attr in sorted(attrs_any.get(local, set()) - near_attrs):
+                wanted.append((f"default.{attr}", 0.8))
+        else:
+            # Members of an imported class used as ``Name.member`` near the cursor.
+            for attr in attrs_near.get(local, ()):
+                wanted.append((f"{item.symbol}.{attr}", 2.0))
     else:
         for attr in sorted(attrs_near.get(binding, ())):
             wanted.append((attr, 3.0))
@@ -846,19 +856,38 @@ def _locate(
 ) -> tuple[str, Tag, tuple[Tag, ...]] | None:
     """The definition of ``name`` (a member of ``parent`` when given) in ``path``.
 
-    Follows re-exports — ``from .x import name`` in a package's ``__init__`` — up to
-    ``hops`` files further, renaming through ``as`` clauses.
+    Follows re-exports — ``from .x import name`` in a package's ``__init__``, ``export
+    { name } from`` and ``export * from`` in an ``index.ts`` — up to ``hops`` files
+    further, renaming through ``as`` clauses. JavaScript / TypeScript: ``default`` is the
+    file's default export (``export default class Name``, ``module.exports = Name``), an
+    export alias (``export { Name as Other }``) leads to its local name, and the members
+    of a default export that names no definition (``module.exports = { a, b }``,
+    ``exports.a = …``) are the file's top-level definitions.
     """
+    language = language_for(None, path)
+    js = language in ("javascript", "typescript", "tsx")
+    if info.exports:
+        local = dict(info.exports)
+        if parent is None:
+            name = local.get(name, name)
+        else:
+            parent = local.get(parent, parent)
     tag = _find_tag(info.tags, name, parent)
+    if tag is None and js and parent == "default":
+        tag = _find_tag(info.tags, name, None)
     if tag is not None:
         return path, tag, info.tags
     if hops <= 0 or not info.imports:
         return None
     head = parent or name
-    refs = tuple(ref for ref in info.imports if ref.binding == head or ref.name == "*")
+    # ``export * from`` passes on every name but the default export.
+    star = not (js and head == "default")
+    refs = tuple(
+        ref for ref in info.imports if ref.binding == head or (star and ref.name == "*")
+    )
     if not refs:
         return None
-    for item in resolve_imports(index, path, language_for(None, path), refs):
+    for item in resolve_imports(index, path, language, refs):
         target = index.entry_tags(item.path)
         if target is None or (item.symbol is None and item.ref.name != "*"):
             continue

@@ -5,8 +5,12 @@ The queries are data files, ``queries/<language>-tags.scm``, with these captures
 * ``@definition.<kind>`` on a whole definition (kind: ``function``, ``method``, ``class``,
   ``type``, ``constant``, ``macro``) and ``@name`` on its name;
 * ``@import`` on an import statement, with ``@import.source`` (the module / path as
-  written), ``@import.name`` (one imported name), ``@import.alias`` (the local binding) and
-  ``@import.module`` (Rust's ``mod name;``);
+  written), ``@import.name`` (one imported name), ``@import.alias`` (the local binding),
+  ``@import.default`` (JavaScript: the local binding of the module's default export, or
+  of a CommonJS module's ``module.exports``) and ``@import.module`` (Rust's ``mod name;``);
+* ``@export`` on a JavaScript / TypeScript export that gives a local definition another
+  name, with ``@export.default`` (the default export's local name) or ``@export.name``
+  (the exported name) and ``@export.local`` (the local one);
 * ``@package`` on the file's package name (Java, Go).
 
 A :class:`Tag` keeps line numbers only (no text), so the index of ten thousand files stays
@@ -71,6 +75,7 @@ _CLASS_LIKE = frozenset(
         "trait_item",
         "enum_declaration",
         "record_declaration",
+        "class",  # JavaScript class expressions (``module.exports = class Name {}``)
     }
 )
 
@@ -105,7 +110,9 @@ class ImportRef:
     source: str
     """Module or path as written: ``a.b``, ``..m``, ``./x``, ``crate::a::B``, ``x.h``."""
     name: str | None = None
-    """The imported name (``c`` in ``from a.b import c``); None for a whole module."""
+    """The imported name (``c`` in ``from a.b import c``); None for a whole module; ``*``
+    for a star import or re-export; JavaScript: ``default`` for a default import and for a
+    CommonJS ``const x = require(…)`` (which binds ``module.exports``)."""
     alias: str | None = None
     """The local name when it differs (``as`` clauses, default and namespace imports)."""
     line: int = 0
@@ -133,6 +140,10 @@ class FileTags:
     imports: tuple[ImportRef, ...] = ()
     package: str | None = None
     """Java / Go package name, when the file declares one."""
+    exports: tuple[tuple[str, str], ...] = ()
+    """JavaScript / TypeScript: (exported name, local name) pairs where the two differ:
+    ``("default", "Widget")`` for ``export default class Widget`` or CommonJS
+    ``module.exports = Widget``, ``("W", "Widget")`` for ``export { Widget as W }``."""
 
 
 EMPTY_TAGS = FileTags()
@@ -327,7 +338,9 @@ def tags_from_tree(
     if query is None:
         return EMPTY_TAGS
     by_node: dict[tuple[int, int], Tag] = {}
-    imports: list[ImportRef] = []
+    imports: list[tuple[ImportRef, int, int]] = []
+    """Each import with its statement's byte range."""
+    exports: list[tuple[str, str]] = []
     package: str | None = None
     cursor = QueryCursor(query)
     if max_depth is not None:
@@ -342,12 +355,20 @@ def tags_from_tree(
             ref = _import_ref(captures)
             if ref is None:
                 continue
+            statement = captures["import"][0]
+            span = (statement.start_byte, statement.end_byte)
             if language == "rust" and ref.kind == "import":
                 imports.extend(
-                    ImportRef(path, None, alias, ref.line) for path, alias in expand_use(ref.source)
+                    (ImportRef(path, None, alias, ref.line), *span)
+                    for path, alias in expand_use(ref.source)
                 )
             else:
-                imports.append(ref)
+                imports.append((ref, *span))
+            continue
+        if "export" in captures:
+            pair = _export_pair(captures)
+            if pair is not None:
+                exports.append(pair)
             continue
         kind = next((k[11:] for k in captures if k.startswith("definition.")), None)
         names = captures.get("name")
@@ -363,16 +384,32 @@ def tags_from_tree(
             continue
         by_node[key] = _make_tag(node, _text(names[0]), kind, language)
     tags = sorted(by_node.values(), key=lambda t: (t.line, t.end))
-    # The same import statement can match several patterns (the generic source-only
-    # pattern and a more specific one): keep one entry per (source, name, alias, line).
-    unique = list(dict.fromkeys(imports))
-    specific = {(i.source, i.line) for i in unique if i.name or i.alias}
-    unique = [
-        i
-        for i in unique
-        if i.name or i.alias or i.kind != "import" or (i.source, i.line) not in specific
+    return FileTags(
+        tuple(tags), _unique_imports(imports), package, tuple(dict.fromkeys(exports))
+    )
+
+
+def _unique_imports(imports: list[tuple[ImportRef, int, int]]) -> tuple[ImportRef, ...]:
+    """One entry per (source, name, alias, line), without redundant generic entries.
+
+    The same statement can match several patterns: the generic source-only one and a
+    more specific one (``const { a } = require("m")`` also holds the bare
+    ``require("m")``). The generic entry is dropped when a specific one of the same
+    source comes from the same statement or one around it.
+    """
+    specific: dict[str, list[tuple[int, int]]] = {}
+    for ref, start, end in imports:
+        if ref.name or ref.alias:
+            specific.setdefault(ref.source, []).append((start, end))
+    kept = [
+        ref
+        for ref, start, end in imports
+        if ref.name
+        or ref.alias
+        or ref.kind != "import"
+        or not any(s <= start and end <= e for s, e in specific.get(ref.source, ()))
     ]
-    return FileTags(tuple(tags), tuple(unique), package)
+    return tuple(dict.fromkeys(kept))
 
 
 def _make_tag(node: Node, name: str, kind: str, language: str) -> Tag:
@@ -413,10 +450,29 @@ def _import_ref(captures: dict[str, list[Node]]) -> ImportRef | None:
     if not source or len(source) > _MAX_CAPTURE_CHARS:
         return None
     name_nodes = captures.get("import.name")
-    alias_nodes = captures.get("import.alias")
+    alias_nodes = captures.get("import.alias") or captures.get("import.default")
     name = _text(name_nodes[0]).strip() if name_nodes else None
     alias = _text(alias_nodes[0]).strip() if alias_nodes else None
+    if "import.default" in captures:
+        name = "default"
     return ImportRef(source, name or None, alias or None, line)
+
+
+def _export_pair(captures: dict[str, list[Node]]) -> tuple[str, str] | None:
+    """(exported name, local name) of an ``@export`` match; None when they are the same."""
+    if "export.default" in captures:
+        exported = "default"
+        local = _text(captures["export.default"][0]).strip()
+    else:
+        names = captures.get("export.name")
+        locals_ = captures.get("export.local")
+        if not names or not locals_:
+            return None
+        exported = _text(names[0]).strip()
+        local = _text(locals_[0]).strip()
+    if not local or exported == local or len(local) > _MAX_CAPTURE_CHARS:
+        return None
+    return sys.intern(exported), sys.intern(local)
 
 
 def expand_use(tree: str) -> list[tuple[str, str | None]]:

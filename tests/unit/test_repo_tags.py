@@ -157,8 +157,14 @@ def test_definitions_per_language(
         (
             "javascript",
             'import a, {b as c} from "./x";\nimport * as ns from "../y";\n'
-            'const z = require("./z");\n',
-            {("./x", "b", "c"), ("./x", None, "a"), ("../y", None, "ns"), ("./z", None, None)},
+            'const z = require("./z");\nrequire("./side");\n',
+            {
+                ("./x", "b", "c"),
+                ("./x", "default", "a"),
+                ("../y", None, "ns"),
+                ("./z", "default", "z"),
+                ("./side", None, None),
+            },
         ),
         (
             "java",
@@ -270,3 +276,101 @@ def test_join_header_keeps_decorators_and_comments() -> None:
     ]
     with_comment = ["def f(a,  # the first", "      b):"]
     assert join_header(with_comment) == with_comment
+
+
+JS_IMPORTS = """import W0, { default as W1, b as c } from "./a";
+export { Widget as W2, default, default as W3 } from "./a";
+export * from "./star";
+export * as ns from "./star2";
+const { Widget, b: W4, d = 1, ...rest } = require('./cjs');
+const W5 = require("./a.js"), W6 = require("./b");
+const W7 = require('./z').Zed;
+const {
+  M1,
+  M2,
+} = require('./multi');
+foo(require('./inner'));
+const config = loadConfig();
+"""
+
+
+@pytest.mark.parametrize("language", ["javascript", "typescript"])
+def test_javascript_es_and_commonjs_imports(language: str) -> None:
+    tags = extract_tags(JS_IMPORTS, language)
+    got = {(i.source, i.name, i.alias) for i in tags.imports}
+    assert got == {
+        ("./a", "default", "W0"),
+        ("./a", "default", "W1"),
+        ("./a", "b", "c"),
+        ("./a", "Widget", "W2"),
+        ("./a", "default", None),
+        ("./a", "default", "W3"),
+        ("./star", "*", None),
+        ("./star2", None, "ns"),
+        ("./cjs", "Widget", None),
+        ("./cjs", "b", "W4"),
+        ("./cjs", "d", None),
+        ("./a.js", "default", "W5"),
+        ("./b", "default", "W6"),
+        ("./z", "Zed", "W7"),
+        ("./multi", "M1", None),
+        ("./multi", "M2", None),
+        ("./inner", None, None),  # a require in an expression binds nothing known
+    }
+    bindings = {i.binding for i in tags.imports if i.source == "./a"}
+    assert bindings == {"W0", "W1", "c", "W2", "default", "W3"}
+    # A multi-line destructuring require: its statement starts the import rows.
+    assert {i.line for i in tags.imports if i.source == "./multi"} == {7}
+    # A require is an import, not a constant definition; other calls still are.
+    assert [(t.kind, t.name) for t in tags.tags] == [("constant", "config")]
+    assert tags.exports == ()
+
+
+@pytest.mark.parametrize(
+    ("source", "exports"),
+    [
+        ("export default class Widget {}\n", [("default", "Widget")]),
+        ("export default function make() {}\n", [("default", "make")]),
+        ("class Widget {}\nexport default Widget;\n", [("default", "Widget")]),
+        ("class Widget {}\nexport { Widget as W, Widget };\n", [("W", "Widget")]),
+        ("class Widget {}\nexport { Widget as default };\n", [("default", "Widget")]),
+        ("class Widget {}\nmodule.exports = Widget;\n", [("default", "Widget")]),
+        ("module.exports = class Widget {};\n", [("default", "Widget")]),
+        ("class Widget {}\nmodule.exports = { Widget, W: Widget };\n", [("W", "Widget")]),
+        ("class Widget {}\nexports.W = Widget;\nexports.Widget = Widget;\n", [("W", "Widget")]),
+        ("export default class {}\nexport class Named {}\n", []),
+    ],
+)
+@pytest.mark.parametrize("language", ["javascript", "typescript"])
+def test_javascript_exports(language: str, source: str, exports: list[tuple[str, str]]) -> None:
+    assert list(extract_tags(source, language).exports) == exports
+
+
+def test_typescript_export_assignment_and_import_require() -> None:
+    tags = extract_tags('import W = require("./w");\nclass A {}\nexport = A;\n', "typescript")
+    assert [(i.source, i.name, i.alias) for i in tags.imports] == [("./w", "default", "W")]
+    assert tags.exports == (("default", "A"),)
+
+
+def test_commonjs_definitions() -> None:
+    source = (
+        "exports.make = function (a) { return a }\n"
+        "module.exports.arrow = (b) => b\n"
+        "exports.Klass = class Klass { grow() {} }\n"
+        "module.exports = class Widget {\n  constructor(size) {}\n}\n"
+        "other.exports.x = 1\n"
+    )
+    got = {(t.kind, t.name, t.parent) for t in extract_tags(source, "javascript").tags}
+    assert got == {
+        ("function", "make", None),
+        ("function", "arrow", None),
+        ("class", "Klass", None),
+        ("method", "grow", "Klass"),
+        ("class", "Widget", None),
+        ("method", "constructor", "Widget"),
+    }
+
+
+def test_python_and_other_languages_have_no_exports() -> None:
+    assert extract_tags(PY, "python").exports == ()
+    assert extract_tags("package p;\npublic class A {}\n", "java").exports == ()
