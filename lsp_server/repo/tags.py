@@ -191,7 +191,10 @@ def _import_query(language: str) -> Query | None:
     data = source.encode("utf-8")
     for index in range(query.pattern_count):
         text = data[query.start_byte_for_pattern(index) : query.end_byte_for_pattern(index)]
-        if b"@import" not in text and b"@package" not in text:
+        # A pattern's range runs up to the next one: the comments between them (which
+        # may well mention ``@import``) are no part of it.
+        code = b"\n".join(line for line in text.split(b"\n") if not line.lstrip().startswith(b";"))
+        if b"@import" not in code and b"@package" not in code:
             query.disable_pattern(index)
     return query
 
@@ -384,9 +387,7 @@ def tags_from_tree(
             continue
         by_node[key] = _make_tag(node, _text(names[0]), kind, language)
     tags = sorted(by_node.values(), key=lambda t: (t.line, t.end))
-    return FileTags(
-        tuple(tags), _unique_imports(imports), package, tuple(dict.fromkeys(exports))
-    )
+    return FileTags(tuple(tags), _unique_imports(imports), package, tuple(dict.fromkeys(exports)))
 
 
 def _unique_imports(imports: list[tuple[ImportRef, int, int]]) -> tuple[ImportRef, ...]:

@@ -149,9 +149,11 @@
  (#eq? @_require "require")) @import
 
 ; --- exports ----------------------------------------------------------------------------
-; @export.default is the local name of the file's default export (`export default`, or
-; CommonJS `module.exports = Name`); @export.name is a name the file exports as another
-; local name, @export.local (`export { a as b }`, `exports.b = a`, `module.exports = { b: a }`).
+; Only exports that rename are kept (an export under its own name is found by that name):
+; @export.default is the local name of the file's default export (`export default Name`,
+; CommonJS `module.exports = Name`); @export.name is the name under which the local
+; definition @export.local is exported (`export { a as b }`, `exports.b = a`,
+; `module.exports = { b: a }`).
 
 (export_statement
   "default"
