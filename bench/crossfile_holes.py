@@ -211,13 +211,13 @@ def _imported_names(
         refs += require_refs(root)
     names: list[str] = []
     for item in resolve_imports(index, display, language, tuple(refs)):
-        if item.symbol is not None:
-            # ``import {A}`` / ``import {A as B}``: A must be defined there, not re-exported.
-            if item.symbol != "*" and _defines(index, item.path, item.symbol):
-                names.append(item.ref.alias or item.symbol)
-        elif item.ref.alias and _defines(index, item.path, item.ref.alias):
+        if item.symbol is None or item.symbol == "default":
             # A default import or ``X = require('./x')`` of a file that defines X.
-            names.append(item.ref.alias)
+            if item.ref.alias and _defines(index, item.path, item.ref.alias):
+                names.append(item.ref.alias)
+        elif item.symbol != "*" and _defines(index, item.path, item.symbol):
+            # ``import {A}`` / ``import {A as B}``: A must be defined there, not re-exported.
+            names.append(item.ref.alias or item.symbol)
     return list(dict.fromkeys(names))
 
 

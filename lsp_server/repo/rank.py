@@ -636,9 +636,11 @@ def select_repo_context(
             candidates.append(snippet)
 
     unused = [
-        item.ref.alias or item.symbol
+        name
         for item in resolved
-        if item.symbol is not None and (item.ref.alias or item.symbol) not in used_above
+        if item.symbol is not None
+        and (name := item.ref.alias or item.symbol) not in used_above
+        and name != "default"  # ``export { default } from``: no name to look for
     ]
     if unused:
         candidates.extend(
@@ -731,8 +733,10 @@ def _definition_candidates(
 ) -> list[_Snippet]:
     """Definitions in ``item.path`` that the current file imports and needs."""
     tags_info = index.entry_tags(item.path)
-    if tags_info is None or not (tags_info.tags or tags_info.imports):
-        return []  # (a file of re-exports alone, ``index.ts``, has no tags of its own)
+    js = language_for(None, item.path) in ("javascript", "typescript", "tsx")
+    # (A JavaScript file of re-exports alone, an ``index.ts``, has no tags of its own.)
+    if tags_info is None or not (tags_info.tags or (js and tags_info.imports)):
+        return []
     tags = tags_info.tags
     binding = item.ref.binding
     wanted: list[tuple[str, float]] = []
@@ -745,7 +749,6 @@ def _definition_candidates(
         else:
             score = 1.0
         wanted.append((item.symbol, score))
-        js = language_for(None, item.path) in ("javascript", "typescript", "tsx")
         if item.symbol == "default" and js:
             # A default import (or a CommonJS ``require``) binds an object as often as a
             # class: its members count as a whole module's do (``_locate`` finds them).
@@ -882,9 +885,7 @@ def _locate(
     head = parent or name
     # ``export * from`` passes on every name but the default export.
     star = not (js and head == "default")
-    refs = tuple(
-        ref for ref in info.imports if ref.binding == head or (star and ref.name == "*")
-    )
+    refs = tuple(ref for ref in info.imports if ref.binding == head or (star and ref.name == "*"))
     if not refs:
         return None
     for item in resolve_imports(index, path, language, refs):
@@ -1022,7 +1023,7 @@ def _usage_examples(
             per_name[name] = per_name.get(name, 0) + 1
             text = "\n".join(lines[start : end + 1])
             stub = _stub(display)
-            if stub and text.endswith(":"):
+            if stub and text.endswith(":") and _DEFINES.match(lines[start]):
                 text = f"{text} {stub}"  # a class or def header: its body left out
             # Below definitions (2.5-3), above whole files and outlines (<= 1).
             out.append(_Snippet(display, start, end, text, 1, 2.0 - 0.1 * len(out)))
@@ -1070,6 +1071,16 @@ def _file_examples(
             end += 1
         if _opens("\n".join(lines[first : end + 1])):
             continue  # too long to show whole; a later use may do
+        if lines[end].rstrip().endswith(":") and not _DEFINES.match(lines[first]):
+            # ``except EndOfStream:`` — show what the block does, not a stub body.
+            indent = len(lines[first]) - len(lines[first].lstrip())
+            while end + 1 < len(lines) and end - first + 1 < opts.example_lines:
+                after = lines[end + 1]
+                if after.strip() and len(after) - len(after.lstrip()) <= indent:
+                    break
+                end += 1
+            while end > first and not lines[end].strip():
+                end -= 1
         seen.add(match.group(1))
         examples.append((match.group(1), first, end))
         if len(seen) == len(names):

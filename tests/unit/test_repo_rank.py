@@ -441,3 +441,17 @@ def test_classes_read_as_stubs(tmp_path: Path) -> None:
     )
     assert "    def dumps(self, obj: object) -> str: ..." in shown
     compile(shown, "converters.pyi", "exec")  # the whole snippet parses
+
+
+def test_a_block_header_example_shows_its_body_not_a_stub(tmp_path: Path) -> None:
+    write(tmp_path, "s/errors.py", "class EndOfStream(Exception):\n    pass\n")
+    write(
+        tmp_path,
+        "s/reader.py",
+        "from .errors import EndOfStream\n\n\ndef read(f):\n    try:\n        return f()\n"
+        "    except EndOfStream:\n        return b''\n",
+    )
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    examples = rank._usage_examples(index, "s/text.py", ("EndOfStream",), [], rank.RankOptions())
+    assert [e.text for e in examples] == ["    except EndOfStream:\n        return b''"]
