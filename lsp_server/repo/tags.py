@@ -224,6 +224,13 @@ def _header_end(node: Node) -> int:
     first = body.text[:1] if body.text else b""
     if first in (b"{", b":", b"(") or body.start_point.row == start:
         return max(start, body.start_point.row)
+    # The signature ends where what comes before the body ends (Python's ``:``), which
+    # is the body's own row for ``def f(\n    a,\n) -> T: ...``.
+    before = body.prev_sibling
+    while before is not None and before.type == "comment":
+        before = before.prev_sibling  # a comment between the ``:`` and the body
+    if before is not None:
+        return max(start, min(before.end_point.row, body.start_point.row))
     return max(start, body.start_point.row - 1)
 
 

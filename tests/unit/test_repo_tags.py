@@ -374,3 +374,20 @@ def test_commonjs_definitions() -> None:
 def test_python_and_other_languages_have_no_exports() -> None:
     assert extract_tags(PY, "python").exports == ()
     assert extract_tags("package p;\npublic class A {}\n", "java").exports == ()
+
+
+def test_signature_ends_at_the_colon_even_when_the_body_shares_its_line() -> None:
+    text = (
+        "class C:\n"
+        "    @overload\n"
+        "    def f(\n"
+        "        self, a: int\n"
+        "    ) -> int: ...\n"
+        "\n"
+        "    def g(self, a):\n"
+        "        # a comment before the body\n"
+        "        return a\n"
+    )
+    tags = {t.name: t for t in extract_tags(text, "python").tags}
+    assert tags["f"].header_end == 4  # `) -> int: ...`, not the line before it
+    assert tags["g"].header_end == 6  # the comment is body, not signature
