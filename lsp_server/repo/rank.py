@@ -734,8 +734,9 @@ def _definition_candidates(
     """Definitions in ``item.path`` that the current file imports and needs."""
     tags_info = index.entry_tags(item.path)
     js = language_for(None, item.path) in ("javascript", "typescript", "tsx")
-    # (A JavaScript file of re-exports alone, an ``index.ts``, has no tags of its own.)
-    if tags_info is None or not (tags_info.tags or (js and tags_info.imports)):
+    # (A file of re-exports alone — an ``index.ts``, a package ``__init__.py`` — has no
+    # tags of its own: its imports lead to the definitions.)
+    if tags_info is None or not (tags_info.tags or tags_info.imports):
         return []
     tags = tags_info.tags
     binding = item.ref.binding

@@ -455,3 +455,15 @@ def test_a_block_header_example_shows_its_body_not_a_stub(tmp_path: Path) -> Non
     index.build()
     examples = rank._usage_examples(index, "s/text.py", ("EndOfStream",), [], rank.RankOptions())
     assert [e.text for e in examples] == ["    except EndOfStream:\n        return b''"]
+
+
+def test_a_package_init_of_re_exports_leads_to_the_definition(tmp_path: Path) -> None:
+    write(tmp_path, "lib/__init__.py", "from ._impl import Widget as Widget\n")
+    write(
+        tmp_path, "lib/_impl.py", "class Widget:\n    def __init__(self, size: int) -> None: ...\n"
+    )
+    main = write(tmp_path, "app.py", "from lib import Widget\n\n\n")
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    files = dict(select(index, main, main.read_text(), len("from lib import Widget\n\n")))
+    assert "class Widget:" in files.get("lib/_impl.py", ""), files
