@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.crossfile_holes import SCRIPT_EXTENSIONS, Hole, find_script_holes
@@ -660,6 +660,17 @@ def _holes_of_projects(
     return chosen
 
 
+def defines_name(block: str, name: str) -> bool:
+    """Whether ``block`` holds a definition of ``name`` (a def, class, function, type,
+    declaration or top-level assignment), not just a mention."""
+    keyword = r"(?:def|class|function|interface|type|enum|const|let|var)"
+    pattern = (
+        rf"^\s*(?:export\s+)?(?:default\s+)?(?:declare\s+)?(?:abstract\s+)?(?:async\s+)?"
+        rf"{keyword}\s+{re.escape(name)}\b|^\s*{re.escape(name)}\s*(?::[^=\n]*)?="
+    )
+    return re.search(pattern, block, re.MULTILINE) is not None
+
+
 Result = tuple[bool, float, bool, float]
 """Exact match and edit similarity, file only and with repository context."""
 
@@ -673,6 +684,9 @@ class LanguageRun:
     repo_tokens: list[int]
     retrieval_ms: list[float]
     prompt_tokens: dict[str, list[int]]
+    defined: list[bool] = field(default_factory=list)
+    """Per hole: whether the repository block holds the definition of the hole's name
+    (retrieval recall, whatever the model then does with it)."""
 
 
 def quality_benchmark(
@@ -744,6 +758,7 @@ def _one_hole(
     repo_files = with_repo.repo_files
     run.retrieval_ms.append(with_repo.repo_ms)
     run.repo_tokens.append(sum(backend.count_tokens(c) for _, c in repo_files))
+    run.defined.append(defines_name("\n".join(c for _, c in repo_files), hole.name))
     run.prompt_tokens["file"].append(plain.prompt_tokens)
     run.prompt_tokens["repo"].append(with_repo.prompt_tokens)
     got_plain = (indent + plain.line).strip()
@@ -810,7 +825,8 @@ def _print_quality(
             f"tokens median file-only {statistics.median(run.prompt_tokens['file']):.0f}, repo "
             f"{statistics.median(run.prompt_tokens['repo']):.0f}; retrieval median "
             f"{statistics.median(run.retrieval_ms):.1f} ms, "
-            f"p95 {_pct(run.retrieval_ms, 0.95):.1f} ms"
+            f"p95 {_pct(run.retrieval_ms, 0.95):.1f} ms; the hole's name is defined in the "
+            f"block for {100 * sum(run.defined) / len(run.defined):.0f}% of the holes"
         )
     if summary:
         print("\nper language")

@@ -124,3 +124,13 @@ def test_mention_in_a_comment_or_string_disqualifies_the_name(tmp_path: Path) ->
     )
     index, root = _project(tmp_path, {"shapes.ts": SHAPES_TS, "main.ts": main})
     assert find_script_holes(index, "proj", root, per_file=5, language="typescript") == []
+
+
+def test_defines_name_tells_a_definition_from_a_mention() -> None:
+    from bench.crossfile import defines_name
+
+    assert defines_name("x = 1\nclass Converter(BaseConverter):\n    pass", "Converter")
+    assert defines_name("export type SchemaObject = {", "SchemaObject")
+    assert defines_name("ASGIApp = Callable[[Scope], None]", "ASGIApp")
+    assert not defines_name("x = Converter()\ndef f(c: Converter): ...", "Converter")
+    assert not defines_name("class Converters:", "Converter")
