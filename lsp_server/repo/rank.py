@@ -981,9 +981,14 @@ _EXAMPLES: OrderedDict[tuple[str, tuple[int, int, int], tuple[str, ...]], tuple[
 )
 _EXAMPLES_MAX = 1024
 _EXAMPLES_LOCK = threading.Lock()
-_NOT_A_USE = re.compile(r"\s*(?:#|//|from\s|import\s|export\s+\{|[A-Za-z_]\w*\s*=\s*None\b)")
-"""Lines that mention a name without showing how it is used: comments, imports,
-``Name = None`` fallbacks."""
+_NOT_A_USE = re.compile(
+    r"\s*(?:#|//|/?\*|from\s|import\s|export\s+(?:\{|\*|default\s+\w+\s*;?\s*$)"
+    r"|module\.exports\b|exports\.\w+\s*=\s*\w+\s*;?\s*$|[A-Za-z_]\w*\s*=\s*None\b"
+    r"|(?:const|let|var)\s[^=]*=\s*require\()"
+)
+"""Lines that mention a name without showing how it is used: comments, imports (and
+``require``), exports (``module.exports = X`` at the end of a sibling is copied, not
+learnt from), ``Name = None`` fallbacks."""
 _DEFINES = re.compile(r"\s*(?:async\s+)?(?:def|class|function|interface|type)\s+(\w+)")
 """A line that defines a name (a definition of the imported name itself is no use)."""
 _GOES_ON = ("(", "[", "{", ",", "\\")

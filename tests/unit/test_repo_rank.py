@@ -467,3 +467,19 @@ def test_a_package_init_of_re_exports_leads_to_the_definition(tmp_path: Path) ->
     index.build()
     files = dict(select(index, main, main.read_text(), len("from lib import Widget\n\n")))
     assert "class Widget:" in files.get("lib/_impl.py", ""), files
+
+
+def test_export_lines_are_not_usage_examples(tmp_path: Path) -> None:
+    write(tmp_path, "cmds/ci.js", "class CI {\n  run () {}\n}\n\nmodule.exports = CI\n")
+    write(
+        tmp_path,
+        "cmds/other.js",
+        "const CI = require('./ci.js')\n// CI is the base\nexports.Base = CI\n"
+        "export default CI;\nclass Other extends CI {\n}\n",
+    )
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    examples = rank._usage_examples(index, "cmds/test.js", ("CI",), [], rank.RankOptions())
+    assert [(e.path, e.text) for e in examples] == [
+        ("cmds/other.js", "class Other extends CI {\n}")
+    ]
