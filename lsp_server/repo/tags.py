@@ -149,13 +149,24 @@ class FileTags:
 EMPTY_TAGS = FileTags()
 
 
-def _query_source(language: str) -> str | None:
-    name = _QUERY_FILES.get(language, language)
-    resource = importlib.resources.files("lsp_server.repo").joinpath(f"queries/{name}-tags.scm")
+_INCLUDE = re.compile(r"^; include: ([a-z][a-z0-9-]*)$", re.MULTILINE)
+"""A query file's ``; include: NAME`` line is replaced, in place, by ``queries/NAME.scm``
+(patterns JavaScript and TypeScript share)."""
+
+
+def _read_query(stem: str) -> str | None:
+    resource = importlib.resources.files("lsp_server.repo").joinpath(f"queries/{stem}.scm")
     try:
         return resource.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+
+
+def _query_source(language: str) -> str | None:
+    source = _read_query(f"{_QUERY_FILES.get(language, language)}-tags")
+    if source is None:
+        return None
+    return _INCLUDE.sub(lambda m: _read_query(m.group(1)) or "", source)
 
 
 @functools.cache
