@@ -431,6 +431,13 @@ def index_benchmark(root: Path, backend: LlamaCppBackend, max_files: int, runs: 
         f"p95 {_pct(update_ms, 0.95):.1f} ms |"
     )
 
+    def timed_select(path: str, text: str, offset: int) -> float:
+        """One selection as the server runs it (the document's tree kept up to date)."""
+        tree = parse(text, language_for(None, path))
+        t0 = time.perf_counter()
+        select_repo_context(index, path, text, offset, None, 800, backend.count_tokens, tree=tree)
+        return (time.perf_counter() - t0) * 1000
+
     cold_ms: list[float] = []
     warm_ms: list[float] = []
     for display in sample:
@@ -438,21 +445,10 @@ def index_benchmark(root: Path, backend: LlamaCppBackend, max_files: int, runs: 
         text = Path(path).read_text(encoding="utf-8", errors="replace")
         for frac in (0.3, 0.6, 0.9):
             offset = int(len(text) * frac)
-            # The server keeps each open document's tree up to date incrementally.
-            tree = parse(text, language_for(None, path))
-            t0 = time.perf_counter()
-            select_repo_context(
-                index, path, text, offset, None, 800, backend.count_tokens, tree=tree
-            )
-            cold_ms.append((time.perf_counter() - t0) * 1000)
+            cold_ms.append(timed_select(path, text, offset))
             # The next keystroke: one more character typed at the cursor.
             typed = text[:offset] + "x" + text[offset:]
-            tree = parse(typed, language_for(None, path))
-            t0 = time.perf_counter()
-            select_repo_context(
-                index, path, typed, offset + 1, None, 800, backend.count_tokens, tree=tree
-            )
-            warm_ms.append((time.perf_counter() - t0) * 1000)
+            warm_ms.append(timed_select(path, typed, offset + 1))
     # As the server does it: the document is warmed up when opened (off the request
     # path), then requested at. Other files than above, so nothing is warm from there.
     others = [d for d in displays if d not in set(sample)]
@@ -465,13 +461,7 @@ def index_benchmark(root: Path, backend: LlamaCppBackend, max_files: int, runs: 
         prewarm(index, path, text, None, 800)
         opened_ms.append((time.perf_counter() - t0) * 1000)
         for frac in (0.3, 0.6, 0.9):
-            offset = int(len(text) * frac)
-            tree = parse(text, language_for(None, path))
-            t0 = time.perf_counter()
-            select_repo_context(
-                index, path, text, offset, None, 800, backend.count_tokens, tree=tree
-            )
-            after_open_ms.append((time.perf_counter() - t0) * 1000)
+            after_open_ms.append(timed_select(path, text, int(len(text) * frac)))
     for label, values in (
         ("new position, cold", cold_ms),
         ("next keystroke", warm_ms),
