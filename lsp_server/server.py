@@ -50,11 +50,11 @@ class CoderLanguageServer(LanguageServer):
         """Whether the client renders plain-text completion documentation."""
         self._pending_errors: tuple[str, ...] = ()
         self.index: WorkspaceIndex | None = None
+        """The workspace index (None until initialized with a workspace folder)."""
         self.prewarmed = 0
         """Documents whose repository context was warmed up (see :meth:`prewarm`)."""
         self._index_task: asyncio.Future[None] | None = None
         self._watch_task: asyncio.Future[None] | None = None
-        """The workspace index (None until initialized with a workspace folder)."""
         self._shown_errors: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._load_task: asyncio.Task[Any] | None = None
