@@ -1014,12 +1014,8 @@ def _usage_examples(
         return []
     # Files the current one does not import first: the imported ones already show the
     # names in their definitions.
-    files = [
-        (display, lines)
-        for display, lines in _similarity_files(index, current, imported, opts)
-        if display not in imported
-    ]
-    files += [f for f in _similarity_files(index, current, imported, opts) if f[0] in imported]
+    searched = _similarity_files(index, current, imported, opts)
+    files = sorted(searched, key=lambda f: f[0] in imported)  # stable: order kept otherwise
     out: list[_Snippet] = []
     per_name: dict[str, int] = {}
     for display, lines in files:
