@@ -1047,11 +1047,17 @@ def _file_examples(
         if found is not None:
             return found
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    # The file's own import statements, continuation lines included: a name listed in
+    # ``from . import (`` … ``)`` is imported there, not used.
+    info = index.entry_tags(display)
+    imports = _import_rows(lines, {ref.line for ref in info.imports}) if info else set()
     seen: set[str] = set()
     examples: list[_Example] = []
     for row, line in enumerate(lines):
         match = pattern.search(line)
         if match is None or match.group(1) in seen or _NOT_A_USE.match(line):
+            continue
+        if row in imports:
             continue
         defines = _DEFINES.match(line)
         if defines is not None and defines.group(1) == match.group(1):
@@ -1064,7 +1070,12 @@ def _file_examples(
         # The whole statement: from where it starts above (``def f(`` over ``app: T,``)
         # to where its brackets close below.
         first = row
-        while first > 0 and row - first < 3 and lines[first - 1].rstrip().endswith(_GOES_ON):
+        while (
+            first > 0
+            and row - first < 3
+            and first - 1 not in imports
+            and lines[first - 1].rstrip().endswith(_GOES_ON)
+        ):
             first -= 1
         end = row
         while _opens("\n".join(lines[first : end + 1])) and end + 1 < len(lines):
@@ -1318,6 +1329,10 @@ def _render(
             if cut and (parts or start > 0):
                 # A chunk cut out of the middle of a file: say that code was left out.
                 parts.append(f"{marker} ...")
+            elif parts and start > last_end + 1 and parts[-1].strip() and text.strip():
+                # Definitions that are apart in the file stay apart (as in any real file,
+                # ``return x`` is not followed straight by the next ``def``).
+                parts.append("")
             parts.append(text)
             last_end = end
         out.append((display, "\n".join(parts)))

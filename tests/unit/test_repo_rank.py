@@ -483,3 +483,30 @@ def test_export_lines_are_not_usage_examples(tmp_path: Path) -> None:
     assert [(e.path, e.text) for e in examples] == [
         ("cmds/other.js", "class Other extends CI {\n}")
     ]
+
+
+def test_a_siblings_multi_line_import_is_not_a_usage_example(tmp_path: Path) -> None:
+    # ``wrap`` is listed in bson.py's ``from . import (`` … ``)``: that is an import, and the
+    # statement pulled in whole would be a block of imports, not a use.
+    write(tmp_path, "conv/__init__.py", "def wrap(f):\n    return f\n")
+    write(
+        tmp_path,
+        "conv/bson.py",
+        "from . import (\n    is_enum,\n    wrap,\n)\n\n\n@wrap(Converter.__init__)\n"
+        "def make_converter(*args):\n    return Converter(*args)\n",
+    )
+    index = WorkspaceIndex([tmp_path])
+    index.build()
+    examples = rank._usage_examples(index, "conv/msgpack.py", ("wrap",), [], rank.RankOptions())
+    assert [(e.path, e.text) for e in examples] == [("conv/bson.py", "@wrap(Converter.__init__)")]
+
+
+def test_definitions_apart_in_their_file_stay_apart(
+    workspace: tuple[WorkspaceIndex, Path],
+) -> None:
+    index, main = workspace
+    files = dict(select(index, main, MAIN, MAIN.index("    return total")))
+    shown = files["pkg/geometry.py"]
+    # Circle and distance are not adjacent in geometry.py: a blank line between them,
+    # never ``def area(...): ...`` straight followed by ``def distance``.
+    assert "    def area(self) -> float: ...\n\ndef distance(a, b):" in shown, shown
