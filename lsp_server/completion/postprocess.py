@@ -633,6 +633,14 @@ def reparse_check(text: str, replace_chars: int, ctx: FimContext) -> tuple[str, 
             body = placeholder_body(cand, ctx.language)
             if body is not None and passes(cand + body, replace):
                 return cand, replace
+    if ctx.shape is Shape.BLOCK and lines[0].strip():
+        # A block cut short (the token limit) inside its first body, ``class A extends B
+        # {`` and a half-written method: nothing multi-line is sound, but the first line
+        # is what a line request would have shown, judged the same way.
+        first = lines[0].rstrip()
+        body = placeholder_body(first, ctx.language)
+        if body is not None and passes(first + body, 0):
+            return first, 0
     logger.debug("every candidate adds syntax errors (%d in the window)", len(base_errors))
     return None
 

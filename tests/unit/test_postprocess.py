@@ -624,3 +624,14 @@ def test_postprocess_is_fast_on_a_five_thousand_line_window() -> None:
         timings.append((time.perf_counter() - start) * 1000)
     assert text_of(result) == "x = a * 2\n    y = x + 1\n    return (x, y)"
     assert statistics.median(timings) < 10.0, timings
+
+
+@pytest.mark.parametrize("language", ["javascript", "typescript"])
+def test_a_block_cut_short_in_its_first_body_keeps_its_first_line(language: str) -> None:
+    # The token limit ended the block mid-statement: no multi-line cut is sound, but the
+    # header line is (with the body the user or the next request writes).
+    source = "const Base = require('./base')\n\n█\n\nmodule.exports = Trust\n"
+    raw = "class Trust extends Base {\n  constructor (npm) {\n    super(npm)\n    this.x = "
+    assert text_of(postprocess(raw, ctx(source, language))) == "class Trust extends Base {"
+    # A first line that is itself broken is still rejected.
+    assert postprocess("class Trust extends (Base {\n  x", ctx(source, language)) is None
