@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import pytest
 
 from lsp_server.completion import context as context_module
@@ -289,7 +286,7 @@ def test_file_with_syntax_errors() -> None:
     assert cost(ctx.prefix) + cost(ctx.suffix) <= 100
 
 
-def test_five_thousand_line_file_is_fast() -> None:
+def test_five_thousand_line_file_costs_a_window_not_the_file() -> None:
     lines = []
     for i in range(1000):
         lines += [
@@ -307,12 +304,15 @@ def test_five_thousand_line_file_is_fast() -> None:
         text, offset, language="python", path=None, shape=Shape.BLOCK,
         budget_tokens=1024, count_tokens=counter, tree=tree,
     )  # fmt: skip
-    timings = []
-    for _ in range(15):
-        start = time.perf_counter()
-        build_context(
-            text, offset, language="python", path=None, shape=Shape.BLOCK,
-            budget_tokens=1024, count_tokens=counter, tree=tree,
-        )  # fmt: skip
-        timings.append((time.perf_counter() - start) * 1000)
-    assert statistics.median(timings) < 10.0, timings
+    # What keeps a request in a huge file fast (bench/latency.py measures it): line
+    # token counts are remembered, so the next request at the same place counts nothing
+    # again, and the work is bounded by the budget, not by the file.
+    first_calls = len(counter.calls)
+    assert 0 < first_calls < 500, first_calls  # about a window of lines, not 5,000
+    counter.calls.clear()
+    again = build_context(
+        text, offset, language="python", path=None, shape=Shape.BLOCK,
+        budget_tokens=1024, count_tokens=counter, tree=tree,
+    )  # fmt: skip
+    assert counter.calls == []
+    assert "    return total" in again.prefix + again.suffix

@@ -3,9 +3,6 @@ per-language end-to-end cases through :func:`postprocess`."""
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import pytest
 
 from lsp_server.completion import postprocess as pp
@@ -602,7 +599,11 @@ def test_unknown_language_never_errors() -> None:
     assert text_of(postprocess("a b c", ctx("x █", "no-such-grammar", Shape.LINE))) == "a b c"
 
 
-def test_postprocess_is_fast_on_a_five_thousand_line_window() -> None:
+def test_postprocess_parses_a_bounded_window_of_a_five_thousand_line_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What keeps post-processing fast in a huge file (bench/latency.py measures it): the
+    # re-parse check reads a window of lines around the cursor, never the whole file.
     lines = []
     for i in range(1000):
         lines += [
@@ -616,14 +617,21 @@ def test_postprocess_is_fast_on_a_five_thousand_line_window() -> None:
     cut = text.index("def function_500")
     source = text[:cut] + "def fresh(a):\n    █\n\n\n" + text[cut:]
     c = ctx(source, "python")
+    windows: list[tuple[str, str]] = []
+    real_window = pp._source_window
+
+    def spy(text: str, offset: int) -> tuple[str, str]:
+        windows.append(real_window(text, offset))
+        return windows[-1]
+
+    monkeypatch.setattr(pp, "_source_window", spy)
     raw = "x = a * 2\n    y = x + 1\n    return (x, y)\n\n\ndef another():\n    pass"
-    timings = []
-    for _ in range(15):
-        start = time.perf_counter()
-        result = postprocess(raw, c)
-        timings.append((time.perf_counter() - start) * 1000)
+    result = postprocess(raw, c)
     assert text_of(result) == "x = a * 2\n    y = x + 1\n    return (x, y)"
-    assert statistics.median(timings) < 10.0, timings
+    assert windows, "the re-parse check did not run"
+    for before, after in windows:
+        assert before.count("\n") <= pp._REPARSE_PREFIX_LINES
+        assert after.count("\n") <= pp._REPARSE_SUFFIX_LINES
 
 
 @pytest.mark.parametrize("language", ["javascript", "typescript"])
