@@ -50,9 +50,12 @@ from lsp_server.completion.prompt import comment_marker
 from lsp_server.repo.imports import PathView, ResolvedImport, resolve_imports
 from lsp_server.repo.parsing import language_for, parse
 from lsp_server.repo.tags import (
+    BRACE_STUB,
+    PYTHON_STUB,
     FileTags,
     ImportRef,
     Tag,
+    close_header,
     imports_from_tree,
     join_header,
     outline,
@@ -375,12 +378,36 @@ def _window(lines: list[str], row: int, opts: RankOptions) -> tuple[str, str]:
 # --- candidates ------------------------------------------------------------------------
 
 
+_BRACE_LANGUAGES = frozenset(
+    {"javascript", "typescript", "tsx", "java", "c", "cpp", "c_sharp", "go", "rust", "php"}
+    | {"kotlin", "scala", "swift", "dart"}
+)
+
+
 def _stub(display: str) -> str:
-    """The body that stands for left-out code in a stub of this file's language."""
-    # Python reads ``def f(x): ...`` as a complete definition; a signature with nothing
-    # under it is a syntax error the model may imitate. Other languages' outlines keep
-    # their headers as they are.
-    return "..." if language_for(None, display) == "python" else ""
+    """The body that stands for left-out code in a stub of this file's language.
+
+    A signature with nothing under it (``def f(x):``, ``f(x) {`` straight followed by the
+    next header) is broken code the model may imitate; Python's ``def f(x): ...`` and a
+    brace language's ``f(x) { /* ... */ }`` are whole definitions. Other languages'
+    outlines keep their headers as they are.
+    """
+    language = language_for(None, display)
+    if language == "python":
+        return PYTHON_STUB
+    return BRACE_STUB if language in _BRACE_LANGUAGES else ""
+
+
+def _elided(indent: str, stub: str) -> str:
+    """The line that says members were left out of a class: code in the stub's language."""
+    return f"{indent}// ..." if stub == BRACE_STUB else f"{indent}..."
+
+
+def _closer(lines: list[str], row: int) -> str | None:
+    """The line at ``row`` when it closes a brace body (``}``, ``};``), else None."""
+    if 0 <= row < len(lines) and lines[row].strip().startswith("}"):
+        return lines[row].rstrip()
+    return None
 
 
 def _definition_text(
@@ -407,7 +434,10 @@ def _class_text(
     for member in tags:
         if member.line > tag.header_end and member.end <= tag.end and member is not tag:
             headers[member.line] = member.header_end
-            short_doc = member.doc_start >= 0 and member.doc_end - member.doc_start < 3
+            # (A docstring under the header; a brace language's doc comment is above it.)
+            short_doc = (
+                member.doc_start > member.header_end and member.doc_end - member.doc_start < 3
+            )
             for row in range(member.header_end + 1, member.end + 1):
                 if not (short_doc and member.doc_start <= row <= member.doc_end):
                     skip.add(row)
@@ -427,19 +457,23 @@ def _class_text(
         entry = [line]
         header_end = headers.get(row)
         if stub and header_end is not None and header_end > row:
-            entry = join_header(lines[row : header_end + 1])
+            header = lines[row : header_end + 1]
+            entry = join_header(header) if stub == PYTHON_STUB else header
             row = header_end
-        elif stub and row > tag.header_end and _opens(line):
+        elif stub and header_end is None and row > tag.header_end and _opens(line):
             first = row  # a statement that goes on below: skip all of it
             while row < last_end and _opens("\n".join(lines[first : row + 1])):
                 row += 1
             continue
         if len(out) + len(entry) > max_lines:
             indent = _indent_of(lines, tag.header_end + 1, last_end)
-            out.append(f"{indent}...")
+            out.append(_elided(indent, stub))
+            closer = _closer(lines, tag.end) if stub == BRACE_STUB else None
+            if closer is not None:
+                out.append(closer)
             break
-        if row in stubbed and entry[-1].endswith(":"):
-            entry[-1] = f"{entry[-1]} {stub}"
+        if row in stubbed:
+            entry[-1] = close_header(entry[-1], stub)
         out.extend(entry)
     return "\n".join(out).rstrip()
 
@@ -968,6 +1002,9 @@ def _file_candidate_uncached(
             total += len(text) + 1
             if total > most:
                 return None
+        closer = _closer(lines, tag.end) if nested and stub == BRACE_STUB else None
+        if closer is not None:
+            pieces.append((tag.end, tag.end, closer))  # the class's own ``}``
     if not pieces:
         return None
     text = "\n".join(piece[2] for piece in pieces)
@@ -1025,8 +1062,8 @@ def _usage_examples(
             per_name[name] = per_name.get(name, 0) + 1
             text = "\n".join(lines[start : end + 1])
             stub = _stub(display)
-            if stub and text.endswith(":") and _DEFINES.match(lines[start]):
-                text = f"{text} {stub}"  # a class or def header: its body left out
+            if stub and _DEFINES.match(lines[start]):
+                text = close_header(text, stub)  # a class or def header: body left out
             # Below definitions (2.5-3), above whole files and outlines (<= 1).
             out.append(_Snippet(display, start, end, text, 1, 2.0 - 0.1 * len(out)))
             if len(out) >= opts.max_examples:
@@ -1329,7 +1366,13 @@ def _render(
             if cut and (parts or start > 0):
                 # A chunk cut out of the middle of a file: say that code was left out.
                 parts.append(f"{marker} ...")
-            elif parts and start > last_end + 1 and parts[-1].strip() and text.strip():
+            elif (
+                parts
+                and start > last_end + 1
+                and parts[-1].strip()
+                and text.strip()
+                and not text.lstrip().startswith("}")
+            ):
                 # Definitions that are apart in the file stay apart (as in any real file,
                 # ``return x`` is not followed straight by the next ``def``).
                 parts.append("")

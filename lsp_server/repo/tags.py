@@ -573,33 +573,55 @@ def _body_indent(lines: list[str], first: int, last: int) -> str:
     return "    "
 
 
+PYTHON_STUB = "..."
+"""Python's body for left-out code: ``def f(x): ...`` is a complete definition."""
+BRACE_STUB = "/* ... */ }"
+"""A brace language's: ``f(x) { /* ... */ }`` is one too, where ``f(x) {`` alone, followed
+by the next header, reads as broken code the model may imitate."""
+
+
+def close_header(line: str, stub: str) -> str:
+    """``line``, a header whose body is left out, closed with ``stub`` (unchanged when it
+    opens no body: a Python ``:`` for :data:`PYTHON_STUB`, a ``{`` for the others)."""
+    stripped = line.rstrip()
+    if not stub or not stripped.endswith(":" if stub == PYTHON_STUB else "{"):
+        return line
+    return f"{stripped} {stub}"
+
+
 def outline(
     lines: list[str], tags: tuple[Tag, ...], max_header_lines: int = 3, stub: str = ""
 ) -> str:
     """A file's shape: the header lines of every definition, classes before their methods.
 
     Each definition contributes its signature (at most ``max_header_lines`` lines) and
-    the first line of its docstring; bodies are left out. With ``stub`` (Python's
-    ``...``), the outline reads as a stub file: a multi-line signature is joined into
-    one line (a signature cut after two lines is not code) and a definition with
-    nothing under it gets ``stub`` as its body.
+    the first line of its docstring; bodies are left out. With ``stub`` (see
+    :func:`close_header`), the outline reads as a stub file: a multi-line signature is
+    joined into one line (a signature cut after two lines is not code) and a definition
+    with nothing under it gets ``stub`` as its body.
     """
     out: list[str] = []
     last_row = -1
     for i, tag in enumerate(tags):
         if tag.line <= last_row:
             continue
-        if stub:
+        if stub == PYTHON_STUB:
             header_last = min(tag.header_end, len(lines) - 1)
             header = join_header(lines[tag.line : header_last + 1])
         else:
             header_last = min(tag.header_end, tag.line + max_header_lines - 1, len(lines) - 1)
             header = lines[tag.line : header_last + 1]
+            if stub:
+                # The body opens on the first line ending in ``{`` (``(a) => {``): what
+                # follows is body, not signature.
+                opened = next((k for k, h in enumerate(header) if h.rstrip().endswith("{")), None)
+                if opened is not None:
+                    header = header[: opened + 1]
         one_line_doc = tag.header_end < tag.doc_start == tag.doc_end < len(lines)
         after = tags[i + 1] if i + 1 < len(tags) else None  # tags come in line order
         nested = after is not None and after.line > tag.header_end and after.end <= tag.end
-        if stub and not one_line_doc and not nested and header and header[-1].endswith(":"):
-            header = [*header[:-1], f"{header[-1]} {stub}"]
+        if stub and not one_line_doc and not nested and header:
+            header = [*header[:-1], close_header(header[-1], stub)]
         out.extend(header)
         if one_line_doc:
             out.append(lines[tag.doc_start])  # one-line docstrings only: no dangling quotes

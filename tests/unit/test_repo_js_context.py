@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lsp_server.repo.index import WorkspaceIndex
+from lsp_server.repo.parsing import count_errors, parse
 from lsp_server.repo.rank import select_repo_context
 
 FILLER_TS = "\n".join(
@@ -242,3 +243,42 @@ def test_a_package_import_selects_nothing(
         f"main.{ext}": f"{statement}\n\nconst w = new Widget(3)\nw.",
     }
     assert select(tmp_path, files, f"main.{ext}", language) == {}
+
+
+FETCHER_JS = (
+    FILLER_JS
+    + """
+class Fetcher {
+  constructor (spec, opts) {
+    this.spec = spec
+    this.opts = opts
+  }
+
+  // the resolved URL
+  resolve () {
+    return this.spec
+  }
+
+  packument () {
+    throw new Error('not implemented')
+  }
+}
+
+module.exports = Fetcher
+"""
+)
+
+
+@pytest.mark.parametrize("ext", ["js", "ts"])
+def test_a_class_with_bodies_left_out_is_still_code(tmp_path: Path, ext: str) -> None:
+    # ``resolve () {`` straight followed by ``packument () {`` is broken code the model may
+    # imitate: each left-out body reads ``{ /* ... */ }`` and the class keeps its ``}``.
+    main = "const Fetcher = require('./fetcher')\n\nconst f = new Fetcher(1)\nf."
+    got = select(tmp_path, {f"fetcher.{ext}": FETCHER_JS, f"main.{ext}": main}, f"main.{ext}", ext)
+    shown = got.get(f"fetcher.{ext}", "")
+    assert "  constructor (spec, opts) { /* ... */ }" in shown, shown
+    assert "  // the resolved URL\n  resolve () { /* ... */ }" in shown, shown
+    assert "  packument () { /* ... */ }\n}" in shown, shown
+    language = "javascript" if ext == "js" else "typescript"
+    tree = parse(shown, language)
+    assert tree is not None and count_errors(tree.root_node) == 0, shown
