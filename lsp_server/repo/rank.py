@@ -423,10 +423,11 @@ def _class_text(
 ) -> str:
     """A class with its fields and its members' signatures (member bodies left out).
 
-    With ``stub`` (Python), the class reads as a stub: each member's signature is joined
-    onto one line and gets ``stub`` as its body when that is left out, and statements
-    spanning several lines (``__slots__ = (`` …) are left out — a cut one is not code.
-    The ``max_lines`` cap falls between members, never inside a signature.
+    With ``stub`` (see :func:`_stub`), the class reads as a stub: each member's signature
+    gets ``stub`` as its body when that is left out (a Python signature is joined onto
+    one line first), statements spanning several lines (``__slots__ = (`` …) are left
+    out — a cut one is not code — and a brace class keeps its closing ``}``. The
+    ``max_lines`` cap falls between members, never inside a signature.
     """
     skip: set[int] = set()
     stubbed: set[int] = set()
