@@ -627,20 +627,15 @@ def reparse_check(text: str, replace_chars: int, ctx: FimContext) -> tuple[str, 
     for cand, replace in candidates:
         if passes(cand, replace):
             return cand, replace
-        if ctx.shape is Shape.LINE:
+        if ctx.shape is Shape.LINE or "\n" not in cand:
             # A single line may open a body the user goes on to write ("if (x) {",
-            # "def f(a):"): judge it with a placeholder body after it.
+            # "def f(a):"): judge it with a placeholder body after it. That includes a
+            # block's first line alone, its last candidate — a block cut short by the
+            # token limit inside its first body (``class A extends B {`` and half a
+            # method) shows what a line request would have.
             body = placeholder_body(cand, ctx.language)
             if body is not None and passes(cand + body, replace):
                 return cand, replace
-    if ctx.shape is Shape.BLOCK and lines[0].strip():
-        # A block cut short (the token limit) inside its first body, ``class A extends B
-        # {`` and a half-written method: nothing multi-line is sound, but the first line
-        # is what a line request would have shown, judged the same way.
-        first = lines[0].rstrip()
-        body = placeholder_body(first, ctx.language)
-        if body is not None and passes(first + body, 0):
-            return first, 0
     logger.debug("every candidate adds syntax errors (%d in the window)", len(base_errors))
     return None
 
