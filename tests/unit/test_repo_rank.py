@@ -94,6 +94,17 @@ def select(
     return select_repo_context(index, str(main), text, offset, "python", budget, count)
 
 
+def usage_examples(
+    root: Path, files: dict[str, str], current: str, names: tuple[str, ...]
+) -> list[rank._Snippet]:
+    """The usage examples of ``names`` for ``current`` in a workspace of ``files``."""
+    for rel, text in files.items():
+        write(root, rel, text)
+    index = WorkspaceIndex([root])
+    index.build()
+    return rank._usage_examples(index, current, names, [], rank.RankOptions())
+
+
 def test_imported_definitions_in_dependency_order(workspace: tuple[WorkspaceIndex, Path]) -> None:
     index, main = workspace
     offset = MAIN.index("        total += 1")
@@ -444,16 +455,14 @@ def test_classes_read_as_stubs(tmp_path: Path) -> None:
 
 
 def test_a_block_header_example_shows_its_body_not_a_stub(tmp_path: Path) -> None:
-    write(tmp_path, "s/errors.py", "class EndOfStream(Exception):\n    pass\n")
-    write(
-        tmp_path,
-        "s/reader.py",
-        "from .errors import EndOfStream\n\n\ndef read(f):\n    try:\n        return f()\n"
-        "    except EndOfStream:\n        return b''\n",
-    )
-    index = WorkspaceIndex([tmp_path])
-    index.build()
-    examples = rank._usage_examples(index, "s/text.py", ("EndOfStream",), [], rank.RankOptions())
+    files = {
+        "s/errors.py": "class EndOfStream(Exception):\n    pass\n",
+        "s/reader.py": (
+            "from .errors import EndOfStream\n\n\ndef read(f):\n    try:\n        return f()\n"
+            "    except EndOfStream:\n        return b''\n"
+        ),
+    }
+    examples = usage_examples(tmp_path, files, "s/text.py", ("EndOfStream",))
     assert [e.text for e in examples] == ["    except EndOfStream:\n        return b''"]
 
 
@@ -470,16 +479,14 @@ def test_a_package_init_of_re_exports_leads_to_the_definition(tmp_path: Path) ->
 
 
 def test_export_lines_are_not_usage_examples(tmp_path: Path) -> None:
-    write(tmp_path, "cmds/ci.js", "class CI {\n  run () {}\n}\n\nmodule.exports = CI\n")
-    write(
-        tmp_path,
-        "cmds/other.js",
-        "const CI = require('./ci.js')\n// CI is the base\nexports.Base = CI\n"
-        "export default CI;\nclass Other extends CI {\n}\n",
-    )
-    index = WorkspaceIndex([tmp_path])
-    index.build()
-    examples = rank._usage_examples(index, "cmds/test.js", ("CI",), [], rank.RankOptions())
+    files = {
+        "cmds/ci.js": "class CI {\n  run () {}\n}\n\nmodule.exports = CI\n",
+        "cmds/other.js": (
+            "const CI = require('./ci.js')\n// CI is the base\nexports.Base = CI\n"
+            "export default CI;\nclass Other extends CI {\n}\n"
+        ),
+    }
+    examples = usage_examples(tmp_path, files, "cmds/test.js", ("CI",))
     assert [(e.path, e.text) for e in examples] == [
         ("cmds/other.js", "class Other extends CI {\n}")
     ]
@@ -488,16 +495,14 @@ def test_export_lines_are_not_usage_examples(tmp_path: Path) -> None:
 def test_a_siblings_multi_line_import_is_not_a_usage_example(tmp_path: Path) -> None:
     # ``wrap`` is listed in bson.py's ``from . import (`` … ``)``: that is an import, and the
     # statement pulled in whole would be a block of imports, not a use.
-    write(tmp_path, "conv/__init__.py", "def wrap(f):\n    return f\n")
-    write(
-        tmp_path,
-        "conv/bson.py",
-        "from . import (\n    is_enum,\n    wrap,\n)\n\n\n@wrap(Converter.__init__)\n"
-        "def make_converter(*args):\n    return Converter(*args)\n",
-    )
-    index = WorkspaceIndex([tmp_path])
-    index.build()
-    examples = rank._usage_examples(index, "conv/msgpack.py", ("wrap",), [], rank.RankOptions())
+    files = {
+        "conv/__init__.py": "def wrap(f):\n    return f\n",
+        "conv/bson.py": (
+            "from . import (\n    is_enum,\n    wrap,\n)\n\n\n@wrap(Converter.__init__)\n"
+            "def make_converter(*args):\n    return Converter(*args)\n"
+        ),
+    }
+    examples = usage_examples(tmp_path, files, "conv/msgpack.py", ("wrap",))
     assert [(e.path, e.text) for e in examples] == [("conv/bson.py", "@wrap(Converter.__init__)")]
 
 
