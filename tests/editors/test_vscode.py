@@ -333,17 +333,19 @@ def test_missing_server_says_how_to_install(code_server: CodeServer, tmp_path: P
     assert "scripts/setup.sh" in messages[0] and "coderLsp.serverPath" in messages[0]
 
 
-def test_crashing_server_is_restarted_then_reported(code_server: CodeServer) -> None:
-    """A server dying at start-up is restarted maxRestarts times, then reported once."""
-    ws_root = code_server.root / "crash-files"
+@pytest.mark.parametrize("mode", ["crash", "crash-early"])
+def test_crashing_server_is_restarted_then_reported(code_server: CodeServer, mode: str) -> None:
+    """A server dying at start-up is restarted maxRestarts times, then reported once —
+    whether it dies once initialized or while the client is still setting up."""
+    ws_root = code_server.root / f"{mode}-files"
     ws_root.mkdir()
     counter = ws_root / "starts.txt"
     ws = _project(
         code_server.root,
-        "crash",
+        mode,
         {
             "coderLsp.serverPath": shutil.which("python3") or sys.executable,
-            "coderLsp.serverArgs": [str(FAKE_SERVER), "--mode", "crash", "--counter", str(counter)],
+            "coderLsp.serverArgs": [str(FAKE_SERVER), "--mode", mode, "--counter", str(counter)],
             "coderLsp.maxRestarts": 2,
         },
     )

@@ -46,6 +46,8 @@ const SERVER_CMD_STATUS = "coder-lsp.status";
 const SERVER_CMD_PULL = "coder-lsp.pullModel";
 /** Show "working" only for requests slower than this, so fast ones do not flicker. */
 const WORKING_DELAY_MS = 250;
+/** Pause before restarting a server that died, so a crash at start-up does not spin. */
+const RESTART_DELAY_MS = 500;
 
 function isExecutable(p: string): boolean {
   try {
@@ -226,11 +228,18 @@ class Controller implements vscode.Disposable {
           this.log(`connection error: ${error.message}`);
           return { action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown, handled: true };
         },
-        closed: (): CloseHandlerResult => this.onClosed(generation),
+        // Restarts are ours, never the library's: it restarts the same client object in
+        // place, and a server that dies again during that restart's initialize can leave the
+        // client stopped without calling closed() again (the status then said "starting"
+        // for ever). Each start gets a fresh client instead; see serverGone().
+        closed: (): CloseHandlerResult => {
+          this.serverGone(generation, "the server exited");
+          return { action: CloseAction.DoNotRestart, handled: true };
+        },
       },
       initializationFailedHandler: (error) => {
         this.log(`initialize failed: ${error instanceof Error ? error.message : String(error)}`);
-        return false; // the closed() handler decides about restarts
+        return false; // serverGone() decides about restarts
       },
       middleware: {
         provideInlineCompletionItems: (document, position, context, token, next) =>
@@ -250,39 +259,56 @@ class Controller implements vscode.Disposable {
       this.emit({ kind: "serverStatus", state: params.state, model: params.model, detail: params.detail });
     });
     client.onDidChangeState((e) => {
-      if (generation === this.generation && e.newState === State.Running) {
-        this.emit({ kind: "running" });
+      if (e.newState === State.Running) {
+        if (generation === this.generation) {
+          this.emit({ kind: "running" });
+        }
+      } else if (e.newState === State.Stopped || e.newState === State.StartFailed) {
+        // Covers the ways out that skip closed(): a failed spawn or initialize, or the
+        // library's own stop after a connection error.
+        this.serverGone(generation, "the server stopped");
       }
     });
     this.client = client;
     try {
       await client.start();
     } catch (err) {
-      // The closed() handler has already decided (restart or give up) for a crash; this is
-      // for a server that could not even be spawned.
-      const message = err instanceof Error ? err.message : String(err);
-      this.log(`start failed: ${message}`);
-      if (generation === this.generation && this.state.connection === "starting" && client.state === State.Stopped) {
-        this.emit({ kind: "stopped", detail: message });
-      }
+      this.log(`start failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.serverGone(generation, "the server failed to start");
     }
   }
 
-  private onClosed(generation: number): CloseHandlerResult {
+  /**
+   * The client of `generation` lost its server without being asked to stop. Counted once
+   * per client (later callbacks of that client see a newer generation and are ignored):
+   * restart with a fresh client, or give up and say so once.
+   */
+  private serverGone(generation: number, why: string): void {
     if (generation !== this.generation) {
-      return { action: CloseAction.DoNotRestart, handled: true };
+      return; // an older client, or one that stop() is stopping on purpose
+    }
+    const gone = ++this.generation;
+    const client = this.client;
+    this.client = undefined;
+    if (client !== undefined) {
+      // Not from inside the library's own callback that called us.
+      setTimeout(() => void client.dispose().catch(() => undefined), 0);
     }
     const decision = this.crashPolicy.onCrash(Date.now());
     if (decision.restart) {
-      this.log(`server exited unexpectedly; restarting (${decision.crashes}/${this.crashPolicy.maxRestarts})`);
+      this.log(`${why} unexpectedly; restarting (${decision.crashes}/${this.crashPolicy.maxRestarts})`);
       this.emit({ kind: "starting" });
-      return { action: CloseAction.Restart, handled: true };
+      setTimeout(() => {
+        if (this.generation === gone) {
+          void this.start(); // unless a stop or a manual restart came in between
+        }
+      }, RESTART_DELAY_MS);
+      return;
     }
     const message = decision.message ?? "coder-lsp: the server stopped.";
     this.log(message);
     this.emit({ kind: "stopped", detail: `crashed ${decision.crashes} times` });
     void this.showError(message, ["Show Log", "Restart Server"]);
-    return { action: CloseAction.DoNotRestart, handled: true };
   }
 
   private async showError(message: string, actions: string[]): Promise<void> {

@@ -4,6 +4,9 @@ Modes:
   crash       answer ``initialize``, then exit with status 3 on ``initialized`` (a server
               that dies at start-up every time: the extension must restart it a few times,
               then give up and say so).
+  crash-early answer ``initialize`` and exit at once, while the client is still setting up
+              (the library's own restart lost track of such a server and the status
+              said "starting" for ever).
   slow-load   answer ``initialize``; on ``initialized`` report model loading the way the
               real server does (``window/workDoneProgress/create``, ``$/progress`` begin /
               report 40%, ``coder-lsp/status`` loading) and keep loading until the file
@@ -80,7 +83,7 @@ def load_slowly(release: str, model: str) -> None:
 def main() -> int:
     """Serve until exit (or crash on purpose)."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["crash", "slow-load"], required=True)
+    parser.add_argument("--mode", choices=["crash", "crash-early", "slow-load"], required=True)
     parser.add_argument("--counter")
     parser.add_argument("--requests")
     parser.add_argument("--release", default="/nonexistent")
@@ -104,6 +107,10 @@ def main() -> int:
                 "executeCommandProvider": {"commands": ["coder-lsp.status"]},
             }
             send({"id": msg["id"], "result": {"capabilities": caps}})
+            if args.mode == "crash-early":
+                sys.stderr.write("fake coder-lsp: crashing on purpose after initialize\n")
+                sys.stderr.flush()
+                return 3
         elif method == "initialized":
             if args.mode == "crash":
                 sys.stderr.write("fake coder-lsp: crashing on purpose\n")
