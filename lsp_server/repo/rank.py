@@ -55,9 +55,11 @@ from lsp_server.repo.tags import (
     FileTags,
     ImportRef,
     Tag,
+    body_indent,
     close_header,
     imports_from_tree,
     join_header,
+    opens_bracket,
     outline,
     render_definition,
 )
@@ -414,7 +416,7 @@ def _definition_text(
     lines: list[str], tag: Tag, tags: tuple[Tag, ...], opts: RankOptions, stub: str = ""
 ) -> str:
     if tag.kind != "class":
-        return render_definition(lines, tag, opts.body_lines)
+        return render_definition(lines, tag, opts.body_lines, stub)
     return _class_text(lines, tag, tags, opts.class_lines, stub)
 
 
@@ -461,13 +463,13 @@ def _class_text(
             header = lines[row : header_end + 1]
             entry = join_header(header) if stub == PYTHON_STUB else header
             row = header_end
-        elif stub and header_end is None and row > tag.header_end and _opens(line):
+        elif stub and header_end is None and row > tag.header_end and opens_bracket(line):
             first = row  # a statement that goes on below: skip all of it
-            while row < last_end and _opens("\n".join(lines[first : row + 1])):
+            while row < last_end and opens_bracket("\n".join(lines[first : row + 1])):
                 row += 1
             continue
         if len(out) + len(entry) > max_lines:
-            indent = _indent_of(lines, tag.header_end + 1, last_end)
+            indent = body_indent(lines, tag.header_end + 1, last_end)
             out.append(_elided(indent, stub))
             closer = _closer(lines, tag.end) if stub == BRACE_STUB else None
             if closer is not None:
@@ -477,25 +479,6 @@ def _class_text(
             entry[-1] = close_header(entry[-1], stub)
         out.extend(entry)
     return "\n".join(out).rstrip()
-
-
-def _opens(text: str) -> bool:
-    """Whether ``text`` leaves a bracket open (a statement that goes on below)."""
-    depth = 0
-    for ch in text:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-    return depth > 0
-
-
-def _indent_of(lines: list[str], first: int, last: int) -> str:
-    for row in range(first, min(last, first + 20) + 1):
-        line = lines[row]
-        if line.strip():
-            return line[: len(line) - len(line.lstrip())]
-    return "    "
 
 
 def _find_tag(tags: tuple[Tag, ...], name: str, parent: str | None = None) -> Tag | None:
@@ -683,7 +666,15 @@ def select_repo_context(
                 index, current, tuple(dict.fromkeys(unused)), list(target_order), options
             )
         )
-    query = _identifiers(window_text)
+    # Import rows say nothing about the code to write: other files' import headers are
+    # what they match, and the import resolution above covers what they name.
+    query = _identifiers(
+        "\n".join(
+            line
+            for i, line in enumerate(lines[top:bottom], top)
+            if i != row and i not in import_lines
+        )
+    )
     candidates.extend(_similar_chunks(index, current, query, list(target_order), options))
 
     chosen = _fill_budget(candidates, budget_tokens, local_lines, options)
@@ -1116,11 +1107,11 @@ def _file_examples(
         ):
             first -= 1
         end = row
-        while _opens("\n".join(lines[first : end + 1])) and end + 1 < len(lines):
+        while opens_bracket("\n".join(lines[first : end + 1])) and end + 1 < len(lines):
             if end - first + 1 >= opts.example_lines:
                 break
             end += 1
-        if _opens("\n".join(lines[first : end + 1])):
+        if opens_bracket("\n".join(lines[first : end + 1])):
             continue  # too long to show whole; a later use may do
         if lines[end].rstrip().endswith(":") and not _DEFINES.match(lines[first]):
             # ``except EndOfStream:`` — show what the block does, not a stub body.
@@ -1350,18 +1341,20 @@ def _render(
             out.append((display, whole.text))
             continue
         detailed = [s for s in snippets if not s.pieces]
-        pieces: list[tuple[int, int, str, bool]] = [
-            (s.start, s.end, s.text, s.group != 0) for s in detailed
+        # (first row, last row, text, cut out of the file's middle, a fixed-size chunk)
+        pieces: list[tuple[int, int, str, bool, bool]] = [
+            (s.start, s.end, s.text, s.group != 0, s.group == 2) for s in detailed
         ]
         for snippet in snippets:
             for start, end, text in snippet.pieces:
                 if not any(d.start <= start <= d.end for d in detailed):
-                    pieces.append((start, end, text, False))
+                    pieces.append((start, end, text, False, False))
         pieces.sort(key=lambda p: (p[0], p[1]))
         marker = comment_marker(display)
         parts: list[str] = []
         last_end = -1
-        for start, end, text, cut in pieces:
+        last_chunk = False
+        for start, end, text, cut, chunk in pieces:
             if start <= last_end:
                 continue
             if cut and (parts or start > 0):
@@ -1379,6 +1372,12 @@ def _render(
                 parts.append("")
             parts.append(text)
             last_end = end
+            last_chunk = chunk
+        if last_chunk and last_end < len(index.lines(display) or ()) - 1:
+            # A chunk ends where its line count does, often mid-block. The file goes on:
+            # say so, or the model reads a file that stops mid-code (and may write its
+            # ending, ``module.exports = AddUser``, into the current file).
+            parts.append(f"{marker} ...")
         out.append((display, "\n".join(parts)))
     return out
 

@@ -37,10 +37,12 @@ __all__ = [
     "FileTags",
     "ImportRef",
     "Tag",
+    "body_indent",
     "extract_tags",
     "has_tag_query",
     "imports_from_tree",
     "join_header",
+    "opens_bracket",
     "outline",
     "render_definition",
 ]
@@ -544,11 +546,13 @@ def expand_use(tree: str) -> list[tuple[str, str | None]]:
 # --- rendering -------------------------------------------------------------------------
 
 
-def render_definition(lines: list[str], tag: Tag, body_lines: int = 6) -> str:
+def render_definition(lines: list[str], tag: Tag, body_lines: int = 6, stub: str = "") -> str:
     """Signature, docstring and up to ``body_lines`` body lines of ``tag``, from ``lines``.
 
-    ``lines`` are the file's lines without line ends. A body cut short ends with an
-    indented ``...`` line so the model reads it as elided code, not as the end.
+    ``lines`` are the file's lines without line ends. A body cut short is cut between
+    statements (never inside an open bracket) and ends with an indented ``...`` line so
+    the model reads it as elided code, not as the end; with :data:`BRACE_STUB` that line
+    is a ``// ...`` comment followed by the definition's closing ``}``.
     """
     last = min(tag.end, len(lines) - 1)
     if last < tag.line:
@@ -556,21 +560,41 @@ def render_definition(lines: list[str], tag: Tag, body_lines: int = 6) -> str:
     start = tag.line
     if 0 <= tag.doc_start < tag.line:
         start = tag.doc_start
-    keep_to = max(tag.header_end, tag.doc_end) + body_lines
+    head_end = max(tag.header_end, tag.doc_end)
+    keep_to = head_end + body_lines
     if keep_to >= last:
         return "\n".join(lines[start : last + 1])
+    while keep_to > head_end and opens_bracket("\n".join(lines[head_end + 1 : keep_to + 1])):
+        keep_to -= 1
     shown = lines[start : keep_to + 1]
-    indent = _body_indent(lines, tag.header_end + 1, last)
-    shown.append(f"{indent}...")
+    indent = body_indent(lines, tag.header_end + 1, last)
+    if stub == BRACE_STUB:
+        shown.append(f"{indent}// ...")
+        if lines[last].strip().startswith("}"):
+            shown.append(lines[last].rstrip())
+    else:
+        shown.append(f"{indent}...")
     return "\n".join(shown)
 
 
-def _body_indent(lines: list[str], first: int, last: int) -> str:
+def body_indent(lines: list[str], first: int, last: int) -> str:
+    """The indentation of the first non-blank line in ``first..last`` (a body's)."""
     for row in range(first, min(last, first + 20) + 1):
         line = lines[row]
         if line.strip():
             return line[: len(line) - len(line.lstrip())]
     return "    "
+
+
+def opens_bracket(text: str) -> bool:
+    """Whether ``text`` leaves a bracket open (a statement that goes on below)."""
+    depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+    return depth > 0
 
 
 PYTHON_STUB = "..."

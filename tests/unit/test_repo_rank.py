@@ -94,6 +94,17 @@ def select(
     return select_repo_context(index, str(main), text, offset, "python", budget, count)
 
 
+def files_at_end(root: Path, main: Path) -> dict[str, str]:
+    """The repository block for a cursor at the end of ``main``, ``root`` indexed."""
+    index = WorkspaceIndex([root])
+    index.build()
+    text = main.read_text()
+    return dict(select(index, main, text, len(text)))
+
+
+LOAD_ALL = "def load_all(cfg):\n    path = cfg.path\n    with open(path) as fh:\n"
+
+
 def usage_examples(
     root: Path, files: dict[str, str], current: str, names: tuple[str, ...]
 ) -> list[rank._Snippet]:
@@ -183,14 +194,44 @@ def test_similar_chunks_from_other_files(tmp_path: Path) -> None:
         "def unrelated():\n    pass\n\n\ndef load(cfg):\n    path = cfg.path\n"
         "    with open(path) as fh:\n        return parse_config(fh.read(), strict=cfg.strict)\n",
     )
-    main = write(
-        tmp_path, "main.py", "def load_all(cfg):\n    path = cfg.path\n    with open(path) as fh:\n"
-    )
-    index = WorkspaceIndex([tmp_path])
-    index.build()
-    text = main.read_text()
-    files = dict(select(index, main, text, len(text)))
+    files = files_at_end(tmp_path, write(tmp_path, "main.py", LOAD_ALL))
     assert "parse_config" in files.get("other.py", "")
+
+
+def test_a_chunk_that_stops_mid_file_says_the_file_goes_on(tmp_path: Path) -> None:
+    load = (
+        "def load(cfg):\n    path = cfg.path\n    with open(path) as fh:\n"
+        "        return parse_config(fh.read(), strict=cfg.strict)\n"
+    )
+    rest = "".join(f"\n\ndef helper_{i}(x):\n    return x + {i}\n" for i in range(12))
+    write(tmp_path, "long.py", load + rest)
+    write(tmp_path, "short.py", "\n\n" + load)
+    files = files_at_end(tmp_path, write(tmp_path, "main.py", LOAD_ALL))
+    # Cut after 16 lines, mid-file: the reader is told that more follows.
+    assert "parse_config" in files["long.py"]
+    assert files["long.py"].endswith("\n# ...") and "helper_11" not in files["long.py"]
+    # A chunk that reaches the end of its file gets no marker.
+    assert files["short.py"].rstrip().endswith("strict=cfg.strict)")
+
+
+def test_import_lines_do_not_make_a_file_similar(tmp_path: Path) -> None:
+    header = "import numpy as np\nimport pandas as pd\nfrom scipy import stats\n\n"
+    write(
+        tmp_path,
+        "sibling.py",
+        header + "\ndef spread(xs):\n    mean = np.mean(xs)\n"
+        "    dev = [(x - mean) ** 2 for x in xs]\n    return np.sqrt(sum(dev) / len(xs))\n",
+    )
+    main = write(tmp_path, "main.py", header + "\n")
+    # The window holds nothing but imports: a file with the same imports is not "similar
+    # code" (its import header is all that would match).
+    assert "sibling.py" not in files_at_end(tmp_path, main)
+    write(
+        tmp_path,
+        "main.py",
+        header + "\ndef spread_all(xss):\n    return [np.sqrt(np.mean(xs)) for xs in xss]\n",
+    )
+    assert "sibling.py" in files_at_end(tmp_path, main)
 
 
 def test_untitled_buffer_and_unknown_language(workspace: tuple[WorkspaceIndex, Path]) -> None:
@@ -255,11 +296,9 @@ def test_similar_chunks_skip_very_large_files(tmp_path: Path) -> None:
     body = "def load(cfg):\n    path = cfg.path\n    return parse_config(path, strict=cfg.strict)\n"
     write(tmp_path, "big.py", body + "\n".join(f"X{i} = {i}" for i in range(9000)) + "\n")
     write(tmp_path, "small.py", body)
-    main = write(tmp_path, "main.py", "def load_all(cfg):\n    path = cfg.path\n")
-    index = WorkspaceIndex([tmp_path])
-    index.build()
-    text = main.read_text()
-    files = dict(select(index, main, text, len(text)))
+    files = files_at_end(
+        tmp_path, write(tmp_path, "main.py", "def load_all(cfg):\n    path = cfg.path\n")
+    )
     assert "parse_config" in files.get("small.py", "")
     assert "big.py" not in files
 

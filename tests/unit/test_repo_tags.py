@@ -6,6 +6,7 @@ import pytest
 
 from lsp_server.repo.parsing import parse
 from lsp_server.repo.tags import (
+    BRACE_STUB,
     expand_use,
     extract_tags,
     has_tag_query,
@@ -80,6 +81,30 @@ def test_render_definition_cuts_long_bodies() -> None:
     assert "return total" not in text
     short = next(t for t in extract_tags(PY, "python").tags if t.name == "grow")
     assert render_definition(lines, short).endswith("return self.size + n")
+
+
+def test_a_body_is_cut_between_statements_not_inside_brackets() -> None:
+    text = (
+        "def build(cfg):\n    x = 1\n    result = make(\n        cfg.a,\n        cfg.b,\n"
+        "        cfg.c,\n    )\n    return result\n"
+    )
+    tag = next(t for t in extract_tags(text, "python").tags if t.name == "build")
+    # Three body lines would end inside ``make(``: the cut backs off to ``x = 1``.
+    shown = render_definition(text.split("\n"), tag, body_lines=3)
+    assert shown == "def build(cfg):\n    x = 1\n    ..."
+
+
+def test_a_brace_function_cut_short_is_still_code() -> None:
+    text = (
+        "function total (items) {\n  let sum = 0\n  for (const item of items) {\n"
+        "    sum += item.price\n  }\n  log.info(\n    'total',\n    sum,\n  )\n"
+        "  return sum\n}\n"
+    )
+    tag = next(t for t in extract_tags(text, "javascript").tags if t.name == "total")
+    shown = render_definition(text.split("\n"), tag, body_lines=6, stub=BRACE_STUB)
+    assert shown.endswith("    sum += item.price\n  }\n  // ...\n}")
+    tree = parse(shown, "javascript")
+    assert tree is not None and not tree.root_node.has_error, shown
 
 
 def test_outline_lists_signatures() -> None:
