@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.crossfile_holes import SCRIPT_EXTENSIONS, Hole, find_script_holes
+from bench.scoring import edit_similarity
 from lsp_server.backends.base import CancelToken, Generation, GenerationRequest, StopReason
 from lsp_server.backends.llama_cpp import LlamaCppBackend
 from lsp_server.completion.pipeline import complete
@@ -214,19 +215,6 @@ def find_holes(index: WorkspaceIndex, project: str, root: Path, per_file: int) -
         found.sort(key=lambda h: h.row)
         holes.extend(found[:per_file])
     return holes
-
-
-def edit_similarity(a: str, b: str) -> float:
-    """1 - Levenshtein distance / length of the longer string."""
-    if not a and not b:
-        return 1.0
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return 1.0 - previous[-1] / max(len(a), len(b))
 
 
 class GenerationMemo:
