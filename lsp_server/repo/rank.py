@@ -57,6 +57,8 @@ from lsp_server.repo.tags import (
     Tag,
     body_indent,
     close_header,
+    closing_line,
+    elided_line,
     imports_from_tree,
     join_header,
     opens_bracket,
@@ -400,18 +402,6 @@ def _stub(display: str) -> str:
     return BRACE_STUB if language in _BRACE_LANGUAGES else ""
 
 
-def _elided(indent: str, stub: str) -> str:
-    """The line that says members were left out of a class: code in the stub's language."""
-    return f"{indent}// ..." if stub == BRACE_STUB else f"{indent}..."
-
-
-def _closer(lines: list[str], row: int) -> str | None:
-    """The line at ``row`` when it closes a brace body (``}``, ``};``), else None."""
-    if 0 <= row < len(lines) and lines[row].strip().startswith("}"):
-        return lines[row].rstrip()
-    return None
-
-
 def _definition_text(
     lines: list[str], tag: Tag, tags: tuple[Tag, ...], opts: RankOptions, stub: str = ""
 ) -> str:
@@ -470,8 +460,8 @@ def _class_text(
             continue
         if len(out) + len(entry) > max_lines:
             indent = body_indent(lines, tag.header_end + 1, last_end)
-            out.append(_elided(indent, stub))
-            closer = _closer(lines, tag.end) if stub == BRACE_STUB else None
+            out.append(elided_line(indent, stub))
+            closer = closing_line(lines, tag.end) if stub == BRACE_STUB else None
             if closer is not None:
                 out.append(closer)
             break
@@ -994,7 +984,7 @@ def _file_candidate_uncached(
             total += len(text) + 1
             if total > most:
                 return None
-        closer = _closer(lines, tag.end) if nested and stub == BRACE_STUB else None
+        closer = closing_line(lines, tag.end) if nested and stub == BRACE_STUB else None
         if closer is not None:
             pieces.append((tag.end, tag.end, closer))  # the class's own ``}``
     if not pieces:

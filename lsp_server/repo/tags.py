@@ -38,6 +38,8 @@ __all__ = [
     "ImportRef",
     "Tag",
     "body_indent",
+    "closing_line",
+    "elided_line",
     "extract_tags",
     "has_tag_query",
     "imports_from_tree",
@@ -567,14 +569,23 @@ def render_definition(lines: list[str], tag: Tag, body_lines: int = 6, stub: str
     while keep_to > head_end and opens_bracket("\n".join(lines[head_end + 1 : keep_to + 1])):
         keep_to -= 1
     shown = lines[start : keep_to + 1]
-    indent = body_indent(lines, tag.header_end + 1, last)
-    if stub == BRACE_STUB:
-        shown.append(f"{indent}// ...")
-        if lines[last].strip().startswith("}"):
-            shown.append(lines[last].rstrip())
-    else:
-        shown.append(f"{indent}...")
+    shown.append(elided_line(body_indent(lines, tag.header_end + 1, last), stub))
+    closer = closing_line(lines, last) if stub == BRACE_STUB else None
+    if closer is not None:
+        shown.append(closer)
     return "\n".join(shown)
+
+
+def elided_line(indent: str, stub: str) -> str:
+    """The line that says code was left out: code in the stub's language."""
+    return f"{indent}// ..." if stub == BRACE_STUB else f"{indent}..."
+
+
+def closing_line(lines: list[str], row: int) -> str | None:
+    """The line at ``row`` when it closes a brace body (``}``, ``};``), else None."""
+    if 0 <= row < len(lines) and lines[row].strip().startswith("}"):
+        return lines[row].rstrip()
+    return None
 
 
 def body_indent(lines: list[str], first: int, last: int) -> str:
