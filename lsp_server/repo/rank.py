@@ -58,7 +58,7 @@ from lsp_server.repo.tags import (
     body_indent,
     close_header,
     closing_line,
-    elided_line,
+    cut_ending,
     imports_from_tree,
     join_header,
     opens_bracket,
@@ -459,11 +459,9 @@ def _class_text(
                 row += 1
             continue
         if len(out) + len(entry) > max_lines:
-            indent = body_indent(lines, tag.header_end + 1, last_end)
-            out.append(elided_line(indent, stub))
-            closer = closing_line(lines, tag.end) if stub == BRACE_STUB else None
-            if closer is not None:
-                out.append(closer)
+            out.extend(
+                cut_ending(lines, body_indent(lines, tag.header_end + 1, last_end), tag.end, stub)
+            )
             break
         if row in stubbed:
             entry[-1] = close_header(entry[-1], stub)
@@ -602,15 +600,14 @@ def select_repo_context(
     outside = "\n".join(
         line for i, line in enumerate(lines) if (i < top or i >= bottom) and i not in import_lines
     )
-    inside = "\n".join(
-        line for i, line in enumerate(lines[top:bottom], top) if i not in import_lines
-    )
+    window_code = [
+        (i, line) for i, line in enumerate(lines[top:bottom], top) if i not in import_lines
+    ]
+    inside = "\n".join(line for _, line in window_code)
     # Names used above the cursor. One imported but not used yet is the likeliest to be
     # typed next (used further down or not at all).
     above = "\n".join(line for i, line in enumerate(lines[:top]) if i not in import_lines)
-    above_inside = "\n".join(
-        line for i, line in enumerate(lines[top:row], top) if i not in import_lines
-    )
+    above_inside = "\n".join(line for i, line in window_code if i < row)
     # (The cursor line is left out: typing on it must not change the block.)
     used_above = set(_identifiers_cached(above)) | _identifiers(above_inside)
     body_text = outside + "\n" + inside
@@ -658,13 +655,7 @@ def select_repo_context(
         )
     # Import rows say nothing about the code to write: other files' import headers are
     # what they match, and the import resolution above covers what they name.
-    query = _identifiers(
-        "\n".join(
-            line
-            for i, line in enumerate(lines[top:bottom], top)
-            if i != row and i not in import_lines
-        )
-    )
+    query = _identifiers("\n".join(line for i, line in window_code if i != row))
     candidates.extend(_similar_chunks(index, current, query, list(target_order), options))
 
     chosen = _fill_budget(candidates, budget_tokens, local_lines, options)

@@ -39,7 +39,7 @@ __all__ = [
     "Tag",
     "body_indent",
     "closing_line",
-    "elided_line",
+    "cut_ending",
     "extract_tags",
     "has_tag_query",
     "imports_from_tree",
@@ -569,16 +569,17 @@ def render_definition(lines: list[str], tag: Tag, body_lines: int = 6, stub: str
     while keep_to > head_end and opens_bracket("\n".join(lines[head_end + 1 : keep_to + 1])):
         keep_to -= 1
     shown = lines[start : keep_to + 1]
-    shown.append(elided_line(body_indent(lines, tag.header_end + 1, last), stub))
-    closer = closing_line(lines, last) if stub == BRACE_STUB else None
-    if closer is not None:
-        shown.append(closer)
+    shown.extend(cut_ending(lines, body_indent(lines, tag.header_end + 1, last), last, stub))
     return "\n".join(shown)
 
 
-def elided_line(indent: str, stub: str) -> str:
-    """The line that says code was left out: code in the stub's language."""
-    return f"{indent}// ..." if stub == BRACE_STUB else f"{indent}..."
+def cut_ending(lines: list[str], indent: str, last: int, stub: str) -> list[str]:
+    """The lines that end a body cut short, in the stub's language: ``...`` (Python and
+    the rest), or ``// ...`` and the body's closing line at ``last`` (:data:`BRACE_STUB`)."""
+    if stub != BRACE_STUB:
+        return [f"{indent}..."]
+    closer = closing_line(lines, last)
+    return [f"{indent}// ...", *([closer] if closer is not None else [])]
 
 
 def closing_line(lines: list[str], row: int) -> str | None:
