@@ -405,9 +405,45 @@ def _stub(display: str) -> str:
 def _definition_text(
     lines: list[str], tag: Tag, tags: tuple[Tag, ...], opts: RankOptions, stub: str = ""
 ) -> str:
-    if tag.kind != "class":
-        return render_definition(lines, tag, opts.body_lines, stub)
-    return _class_text(lines, tag, tags, opts.class_lines, stub)
+    if tag.kind == "class":
+        return _class_text(lines, tag, tags, opts.class_lines, stub)
+    text = render_definition(lines, tag, opts.body_lines, stub)
+    if tag.kind == "constant":  # (only JavaScript / TypeScript constants have members)
+        # ``const webidl = {}`` followed by ``webidl.brandCheck = function (…)``: the
+        # object is its members; show their signatures as a class's are.
+        members = _members_outline(lines, tag, tags, opts.class_lines, stub)
+        if members:
+            text = f"{text}\n\n{members}" if text else members
+    return text
+
+
+def _members(tag: Tag, tags: tuple[Tag, ...]) -> list[Tag]:
+    """Members assigned to a constant's object after its definition (``X.m = function``)."""
+    if tag.kind != "constant":
+        return []
+    return [t for t in tags if t.parent == tag.name and t.line > tag.end]
+
+
+def _definition_end(tag: Tag, tags: tuple[Tag, ...]) -> int:
+    """Last line a definition's text stands for: its members' too (they are shown)."""
+    return max((t.end for t in _members(tag, tags)), default=tag.end)
+
+
+def _members_outline(
+    lines: list[str], tag: Tag, tags: tuple[Tag, ...], max_lines: int, stub: str
+) -> str:
+    """Signatures of the members assigned to ``tag``'s object after its definition, up to
+    ``max_lines`` lines (whole signatures; a ``...`` line says when some were left out)."""
+    members = _members(tag, tags)
+    out: list[str] = []
+    for member in members:
+        text = outline(lines, (member,), stub=stub)
+        size = text.count("\n") + 1
+        if out and len(out) + size > max_lines:
+            out.append("// ..." if stub == BRACE_STUB else "...")  # (members: JS / TS only)
+            break
+        out.extend(text.split("\n"))
+    return "\n".join(out)
 
 
 def _class_text(
@@ -838,7 +874,7 @@ def _cached_definition(
             body = _definition_text(lines, tag, file_tags, opts, stub)
             if body:
                 compact = _compact_text(lines, tag, file_tags, stub) or body
-                found = (at, tag.line, tag.end, body, compact)
+                found = (at, tag.line, _definition_end(tag, file_tags), body, compact)
     if key is not None:
         with _DEFINITIONS_LOCK:
             _DEFINITIONS[key] = (found, where)
@@ -1001,6 +1037,12 @@ _NOT_A_USE = re.compile(
 learnt from), ``Name = None`` fallbacks."""
 _DEFINES = re.compile(r"\s*(?:async\s+)?(?:def|class|function|interface|type)\s+(\w+)")
 """A line that defines a name (a definition of the imported name itself is no use)."""
+_DECLARES = re.compile(r"\s*(?:export\s+)?(?:const|let|var)\s+(\w+)\s*[=:;]")
+"""A JavaScript / TypeScript variable declaration (``const webidl = {}``): a definition too."""
+_DEFINES_MEMBER = re.compile(
+    r"\s*(\w+)(?:\.\w+)+\s*=\s*(?:async\s+)?(?:function\b|\([^)]*\)\s*=>|\w+\s*=>)"
+)
+"""``webidl.check = function (…)``: a member defined, not the name used."""
 _GOES_ON = ("(", "[", "{", ",", "\\")
 """Line endings after which a statement goes on on the next line."""
 
@@ -1069,7 +1111,7 @@ def _file_examples(
             continue
         if row in imports:
             continue
-        defines = _DEFINES.match(line)
+        defines = _DEFINES.match(line) or _DECLARES.match(line) or _DEFINES_MEMBER.match(line)
         if defines is not None and defines.group(1) == match.group(1):
             continue  # another definition of the name, not a use
         if match.start() > 0 and line[match.start() - 1] == ".":
@@ -1330,7 +1372,9 @@ def _render(
             for start, end, text in snippet.pieces:
                 if not any(d.start <= start <= d.end for d in detailed):
                     pieces.append((start, end, text, False, False))
-        pieces.sort(key=lambda p: (p[0], p[1]))
+        # (Of pieces that start on the same line, the widest is shown: a definition that
+        # stands for its members too covers a usage example on its first line.)
+        pieces.sort(key=lambda p: (p[0], -p[1]))
         marker = comment_marker(display)
         parts: list[str] = []
         last_end = -1

@@ -277,7 +277,18 @@ def _leading_comments(node: Node) -> tuple[int, int]:
 
 
 def _outer(node: Node) -> Node:
-    """``node`` widened to its decorators / ``export`` / template wrapper."""
+    """``node`` widened to its decorators / ``export`` / template wrapper, or to the whole
+    statement when it is the value assigned (``exports.f = function``: the doc comment is
+    above the statement)."""
+    parent = node.parent
+    if (
+        parent is not None
+        and parent.type == "assignment_expression"
+        and parent.child_by_field_name("right") == node
+        and parent.parent is not None
+        and parent.parent.type == "expression_statement"
+    ):
+        return parent.parent
     while node.parent is not None and node.parent.type in _WRAPPERS:
         node = node.parent
     return node
@@ -407,7 +418,9 @@ def tags_from_tree(
         previous = by_node.get(key)
         if previous is not None and _KIND_RANK.get(previous.kind, 3) <= _KIND_RANK.get(kind, 3):
             continue
-        by_node[key] = _make_tag(node, _text(names[0]), kind, language)
+        scope = captures.get("scope")
+        owner = _text(scope[0]) if scope else None
+        by_node[key] = _make_tag(node, _text(names[0]), kind, language, owner)
     tags = sorted(by_node.values(), key=lambda t: (t.line, t.end))
     return FileTags(tuple(tags), _unique_imports(imports), package, tuple(dict.fromkeys(exports)))
 
@@ -435,13 +448,15 @@ def _unique_imports(imports: list[tuple[ImportRef, int, int]]) -> tuple[ImportRe
     return tuple(dict.fromkeys(kept))
 
 
-def _make_tag(node: Node, name: str, kind: str, language: str) -> Tag:
+def _make_tag(node: Node, name: str, kind: str, language: str, owner: str | None = None) -> Tag:
+    """The tag of a definition node; ``owner``: the parent named by the query itself
+    (``Name.member = function``), which no enclosing class gives."""
     outer = _outer(node)
     if language == "python":
         doc_start, doc_end = _python_docstring(node)
     else:
         doc_start, doc_end = _leading_comments(outer)
-    parent = _parent_name(node) if kind == "method" else None
+    parent = owner or (_parent_name(node) if kind == "method" else None)
     if "::" in name:
         # C++ out-of-line definitions (``void ns::C::m() {}``): the name is the last part.
         scope, _, name = name.rpartition("::")

@@ -214,6 +214,23 @@ def test_members_of_a_commonjs_module_object(tmp_path: Path) -> None:
     assert "function helper(x, y) {" in got.get("util.js", ""), got
 
 
+def test_an_object_built_up_by_assignments_shows_its_members(tmp_path: Path) -> None:
+    # ``const webidl = {}`` alone says nothing; its members are assigned below it.
+    members = "".join(
+        f"webidl.check{k} = function (value{k}, options) {{\n  return value{k}\n}}\n\n"
+        for k in range(40)
+    )
+    lib = FILLER_JS + "\nconst webidl = {}\n\n" + members + "module.exports = { webidl }\n"
+    main = "const { webidl } = require('./webidl')\n\nfunction f (v) {\n  "
+    got = select(tmp_path, {"webidl.js": lib, "main.js": main}, "main.js", "javascript")
+    block = got.get("webidl.js", "")
+    assert block.startswith("const webidl = {}\n\nwebidl.check0 = function (value0, options)")
+    assert "webidl.check1 = function (value1, options) { /* ... */ }" in block
+    # Capped like a class (24 lines), the rest said to be left out; never twice.
+    assert "webidl.check39" not in block and "// ..." in block
+    assert block.count("webidl.check1 = ") == 1
+
+
 def test_a_default_member_is_looked_up_in_the_default_class(tmp_path: Path) -> None:
     a = FILLER_TS + "\nexport default class Widget {\n  static make(n: number): Widget {\n"
     a += "    return new Widget();\n  }\n}\n"

@@ -531,6 +531,15 @@ def test_export_lines_are_not_usage_examples(tmp_path: Path) -> None:
     ]
 
 
+def test_a_variable_declaration_of_the_name_is_not_a_usage_example(tmp_path: Path) -> None:
+    files = {
+        "web/webidl.js": "const webidl = {}\nwebidl.check = function (v) {}\n",
+        "web/body.js": "export const webidl = makeIdl()\nlet x = webidl.check(body)\n",
+    }
+    examples = usage_examples(tmp_path, files, "web/file.js", ("webidl",))
+    assert [(e.path, e.text) for e in examples] == [("web/body.js", "let x = webidl.check(body)")]
+
+
 def test_a_siblings_multi_line_import_is_not_a_usage_example(tmp_path: Path) -> None:
     # ``wrap`` is listed in bson.py's ``from . import (`` … ``)``: that is an import, and the
     # statement pulled in whole would be a block of imports, not a use.

@@ -396,6 +396,36 @@ def test_commonjs_definitions() -> None:
     }
 
 
+@pytest.mark.parametrize("language", ["javascript", "typescript"])
+def test_members_assigned_at_the_top_level(language: str) -> None:
+    source = (
+        "const webidl = {}\n"
+        "\n"
+        "// Throws unless V is an I.\n"
+        "webidl.brandCheck = function (V, I) {\n"
+        "  return V instanceof I\n"
+        "}\n"
+        "webidl.util = {}\n"  # not a function: no definition
+        "Point.prototype.norm = async () => 1\n"
+        "exports.make = function () {}\n"
+        "function setup() {\n"
+        "  webidl.local = function () {}\n"  # inside a function: not the file's interface
+        "}\n"
+    )
+    tags = extract_tags(source, language).tags
+    got = {(t.kind, t.name, t.parent) for t in tags}
+    assert got == {
+        ("constant", "webidl", None),
+        ("method", "brandCheck", "webidl"),
+        ("method", "norm", "Point"),
+        ("function", "make", None),
+        ("function", "setup", None),
+    }
+    check = next(t for t in tags if t.name == "brandCheck")
+    # The doc comment above the statement is the member's; the body ends at its brace.
+    assert (check.doc_start, check.doc_end, check.line, check.end) == (2, 2, 3, 5)
+
+
 def test_python_and_other_languages_have_no_exports() -> None:
     assert extract_tags(PY, "python").exports == ()
     assert extract_tags("package p;\npublic class A {}\n", "java").exports == ()

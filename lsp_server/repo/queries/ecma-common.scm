@@ -49,6 +49,31 @@
   (#eq? @_module "module")
   (#eq? @_exports "exports"))
 
+; --- members assigned at the top level -------------------------------------------------
+; `Name.member = function / arrow` (a namespace object built up statement by statement)
+; and `Name.prototype.member = function` (a pre-class method) define `member` of `Name`:
+; @scope names the owner (the tag's parent). `exports` / `module` are CommonJS (above).
+
+(program
+  (expression_statement
+    (assignment_expression
+      left: (member_expression
+        object: (identifier) @scope
+        property: (property_identifier) @name)
+      right: [(function_expression) (arrow_function)] @definition.method))
+  (#not-match? @scope "^(exports|module)$"))
+
+(program
+  (expression_statement
+    (assignment_expression
+      left: (member_expression
+        object: (member_expression
+          object: (identifier) @scope
+          property: (property_identifier) @_prototype)
+        property: (property_identifier) @name)
+      right: [(function_expression) (arrow_function)] @definition.method))
+  (#eq? @_prototype "prototype"))
+
 ; --- imports ----------------------------------------------------------------------------
 ; @import.default binds the module's default export (`import X from`; for CommonJS,
 ; `const X = require(...)` binds `module.exports`, which is what a default import of a
