@@ -255,10 +255,16 @@ class MemoBackend:
         self.info = backend.info
         self.count_tokens = backend.count_tokens
         self.last_prompt_tokens = 0
+        self.save_prompt: Path | None = None
+        """Where the next prompt is written, as text with its special tokens (None: not)."""
 
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         """The memoised output for this prompt, else the model's (greedy only)."""
         self.last_prompt_tokens = len(self.backend.prompt_tokens(request.prompt))
+        if self.save_prompt is not None:
+            parts = (p if isinstance(p, str) else p.text for p in request.prompt.parts)
+            self.save_prompt.write_text("".join(parts), encoding="utf-8")
+            self.save_prompt = None
         memo = self.memo
         key = GenerationMemo.key(
             self.info.path or self.info.name, request.prompt, request.max_tokens
@@ -526,6 +532,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", action="store_true", help="print every hole's predictions")
     parser.add_argument(
+        "--prompts",
+        type=Path,
+        help="write each hole's two prompts to this folder (LANGUAGE-NNN-file.txt, -repo.txt)",
+    )
+    parser.add_argument(
         "--languages",
         nargs="+",
         choices=sorted(PROJECTS),
@@ -672,6 +683,8 @@ def quality_benchmark(
 ) -> None:
     """Complete every hole file-only and with repository context; print the tables."""
     backend = MemoBackend(model, memo)
+    if args.prompts is not None:
+        args.prompts.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="coder-lsp-crossfile-"))
     try:
         runs: dict[str, LanguageRun] = {}
@@ -724,9 +737,13 @@ def _one_hole(
         _select, index, str(path), text, offset, hole.language, backend.count_tokens
     )
     try:
+        if args.prompts is not None:
+            backend.save_prompt = args.prompts / f"{hole.language}-{n:03d}-file.txt"
         plain = complete_line(
             backend, text, offset, str(path), args.budget, None, args.share, hole.language
         )
+        if args.prompts is not None:
+            backend.save_prompt = args.prompts / f"{hole.language}-{n:03d}-repo.txt"
         with_repo = complete_line(
             backend, text, offset, str(path), args.budget, repo_context, args.share, hole.language
         )
