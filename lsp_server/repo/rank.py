@@ -535,18 +535,10 @@ class _Chunks:
     """Distinct identifiers of each chunk."""
 
 
-_COMMENT_LINE = ("#", "//", "/*", "*")
-
-
-def _code_text(lines: list[str]) -> str:
-    """The lines that are not whole-line comments (prose says little about the code)."""
-    return "\n".join(line for line in lines if not line.lstrip().startswith(_COMMENT_LINE))
-
-
 def _chunks(lines: list[str], size: int) -> _Chunks:
     step = max(1, size // 2)
     halves = tuple(
-        frozenset(_identifiers(_code_text(lines[start : start + step])))
+        frozenset(_identifiers("\n".join(lines[start : start + step])))
         for start in range(0, len(lines), step)
     )
     if len(halves) < 2:
@@ -699,7 +691,7 @@ def select_repo_context(
         )
     # Import rows say nothing about the code to write: other files' import headers are
     # what they match, and the import resolution above covers what they name.
-    query = _identifiers(_code_text([line for i, line in window_code if i != row]))
+    query = _identifiers("\n".join(line for i, line in window_code if i != row))
     candidates.extend(_similar_chunks(index, current, query, list(target_order), options))
 
     chosen = _fill_budget(candidates, budget_tokens, local_lines, options)

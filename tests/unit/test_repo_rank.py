@@ -234,32 +234,6 @@ def test_import_lines_do_not_make_a_file_similar(tmp_path: Path) -> None:
     assert "sibling.py" in files_at_end(tmp_path, main)
 
 
-def test_comment_prose_does_not_make_a_file_similar(tmp_path: Path) -> None:
-    # undici's spec comments: "1. Let stream be null" shares words with every step.
-    prose = (
-        "    // 1. If the object is a stream, then set the stream to the object body.\n"
-        "    // 2. Otherwise, let the body be the result of reading the object stream.\n"
-    )
-    # (Other lines, the same words: lines the current file holds would be dropped anyway.)
-    other = "".join(
-        f"  // {k}. Let the body stream be the object, if the result of reading is a stream.\n"
-        f"  // Otherwise, set the object to the body and then the stream to the result {k}.\n"
-        for k in range(3, 7)
-    )
-    write(tmp_path, "web/body.js", "function extract (x) {\n" + other + "  return null\n}\n")
-    main = write(
-        tmp_path,
-        "web/file.js",
-        "class FileLike {\n  stream (args) {\n" + prose + "    return this.blob.stream(args)\n"
-        "  }\n\n  slice (args) {\n" + prose + "    return this.blob.slice(args)\n  }\n}\n",
-    )
-    assert "web/body.js" not in files_at_end(tmp_path, main)
-    # The same file with code that matches is similar.
-    code = "  const blob = this.blob\n  return blob.stream(args).slice(args)\n"
-    write(tmp_path, "web/body.js", "function extract (args) {\n" + other + code + "}\n")
-    assert "web/body.js" in files_at_end(tmp_path, main)
-
-
 def test_untitled_buffer_and_unknown_language(workspace: tuple[WorkspaceIndex, Path]) -> None:
     index, _ = workspace
     assert select_repo_context(index, None, "x = 1\n", 3, None, 400, count) == []
