@@ -262,8 +262,7 @@ class MemoBackend:
         """The memoised output for this prompt, else the model's (greedy only)."""
         self.last_prompt_tokens = len(self.backend.prompt_tokens(request.prompt))
         if self.save_prompt is not None:
-            parts = (p if isinstance(p, str) else p.text for p in request.prompt.parts)
-            self.save_prompt.write_text("".join(parts), encoding="utf-8")
+            self.save_prompt.write_text(request.prompt.render(), encoding="utf-8")
             self.save_prompt = None
         memo = self.memo
         key = GenerationMemo.key(

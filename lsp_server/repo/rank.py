@@ -408,17 +408,17 @@ def _definition_text(
     if tag.kind == "class":
         return _class_text(lines, tag, tags, opts.class_lines, stub)
     text = render_definition(lines, tag, opts.body_lines, stub)
-    if tag.kind == "constant":  # (only JavaScript / TypeScript constants have members)
-        # ``const webidl = {}`` followed by ``webidl.brandCheck = function (…)``: the
-        # object is its members; show their signatures as a class's are.
-        members = _members_outline(lines, tag, tags, opts.class_lines, stub)
-        if members:
-            text = f"{text}\n\n{members}" if text else members
+    # ``const webidl = {}`` followed by ``webidl.brandCheck = function (…)``: the object is
+    # its members; show their signatures as a class's are.
+    members = _members_outline(lines, tag, tags, opts.class_lines, stub)
+    if members:
+        text = f"{text}\n\n{members}" if text else members
     return text
 
 
 def _members(tag: Tag, tags: tuple[Tag, ...]) -> list[Tag]:
-    """Members assigned to a constant's object after its definition (``X.m = function``)."""
+    """Members assigned to a constant's object after its definition (``X.m = function``;
+    only JavaScript / TypeScript constants have them)."""
     if tag.kind != "constant":
         return []
     return [t for t in tags if t.parent == tag.name and t.line > tag.end]
@@ -440,7 +440,7 @@ def _members_outline(
         text = outline(lines, (member,), stub=stub)
         size = text.count("\n") + 1
         if out and len(out) + size > max_lines:
-            out.append("// ..." if stub == BRACE_STUB else "...")  # (members: JS / TS only)
+            out.extend(cut_ending(lines, "", -1, stub))  # (top-level: no closing line)
             break
         out.extend(text.split("\n"))
     return "\n".join(out)
