@@ -4,12 +4,25 @@ A *hole* is a document with one piece of code removed and the cursor where it wa
 
 * ``line`` – one whole statement line removed; its indentation stays and the cursor sits
   after it (as when a user has just pressed Enter and wants the next line);
+* ``line0`` – any one line inside a function removed together with its indentation; the
+  cursor sits at column 0 of the now-empty line (an editor without auto-indent, ``o`` in
+  some Vim set-ups, a fresh line after a paste). Unlike ``line`` it includes the lines
+  that end or split a block — ``}``, ``} else {``, ``else:``, ``break;`` — and the first
+  or a middle line of a statement that spans several lines (``runner = Runner(``);
 * ``block`` – a function's body removed (a Python docstring stays); the cursor sits at the
   body's indentation on the now-empty first body line.
 
-Sources are code nobody on this project wrote: the Python standard library, JavaScript in
-the globally installed npm packages, TypeScript sources found in any ``node_modules`` under
-the searched roots, and C ``static inline`` functions in ``/usr/include``. Selection is
+Two corpora (``corpus``):
+
+* ``familiar`` – code nobody on this project wrote but every code model has seen in
+  training: the Python standard library, JavaScript in the globally installed npm
+  packages, TypeScript sources found in any ``node_modules`` under the searched roots, C
+  ``static inline`` functions in ``/usr/include``, the JDK's own Java sources (``src.zip``)
+  and Go's standard library (Debian's ``golang-1.19-src``, unpacked into the cache);
+* ``fresh`` – packages first released in 2025-2026, after the models' training cut-off
+  (:mod:`bench.fresh` pins and fetches them).
+
+Selection is
 deterministic for a given seed and set of files: files are sorted, shuffled with
 ``random.Random(seed)``, and each file gives at most one hole per shape, picked with the
 same generator. Only files that parse without any ERROR/MISSING node are used, so "the
@@ -29,7 +42,17 @@ from tree_sitter import Node
 
 from lsp_server.repo.parsing import count_errors, parse
 
-__all__ = ["LANGUAGES", "Hole", "block_holes", "collect_holes", "find_sources", "line_holes"]
+__all__ = [
+    "CORPORA",
+    "LANGUAGES",
+    "SHAPES",
+    "Hole",
+    "block_holes",
+    "collect_holes",
+    "find_sources",
+    "line0_holes",
+    "line_holes",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,20 +79,30 @@ class Hole:
 
 PY_ROOT = Path(sys.base_prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
 """The standard library of the Python running the benchmark (3.11.7 from pyenv here)."""
+DEV_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "coder-lsp-dev"
+"""Where unpacked benchmark sources live (outside the repository)."""
+JAVA_SRC = DEV_CACHE / "jdk-src"
+GO_SRC = DEV_CACHE / "go-src"
 _SOURCE_ROOTS: dict[str, tuple[str, ...]] = {
     "python": (str(PY_ROOT),),
     "javascript": ("/usr/lib/node_modules", "/usr/local/lib/node_modules"),
     "typescript": ("/usr/lib/node_modules", "/usr/local/lib/node_modules", "/root/.cache"),
     "c": ("/usr/include",),
+    "java": (str(JAVA_SRC),),
+    "go": (str(GO_SRC),),
 }
 LANGUAGES: tuple[str, ...] = tuple(_SOURCE_ROOTS)
 """Languages the benchmark knows where to find code for."""
+SHAPES: tuple[str, ...] = ("line", "line0", "block")
+CORPORA: tuple[str, ...] = ("familiar", "fresh")
 
 _SUFFIXES: dict[str, tuple[str, ...]] = {
     "python": (".py",),
     "javascript": (".js", ".mjs", ".cjs"),
     "typescript": (".ts", ".mts"),
     "c": (".h",),
+    "java": (".java",),
+    "go": (".go",),
 }
 _SKIP_DIRS = frozenset({"test", "tests", "__pycache__", "idlelib", "site-packages", "dist", ".git"})
 _MIN_BYTES, _MAX_BYTES = 2_000, 200_000
@@ -79,6 +112,8 @@ _FUNCTIONS: dict[str, frozenset[str]] = {
     "javascript": frozenset({"function_declaration", "method_definition", "function_expression"}),
     "typescript": frozenset({"function_declaration", "method_definition", "function_expression"}),
     "c": frozenset({"function_definition"}),
+    "java": frozenset({"method_declaration", "constructor_declaration"}),
+    "go": frozenset({"function_declaration", "method_declaration", "func_literal"}),
 }
 _BODY_LINES = (2, 10)
 """Removed block bodies span this many lines (the model may write 128 tokens)."""
@@ -90,11 +125,50 @@ def _wanted(path: str, language: str) -> bool:
     name = os.path.basename(path)
     if not name.endswith(_SUFFIXES[language]) or name.endswith((".d.ts", ".d.mts", ".min.js")):
         return False
+    if language == "go" and name.endswith("_test.go"):
+        return False
     return not (language == "typescript" and ".test." in name)
 
 
-def find_sources(language: str) -> list[str]:
+def unpack_familiar(language: str) -> None:
+    """Unpack the JDK's or Go's own sources into the cache when they are not there yet.
+
+    Java: ``java.base`` from the installed JDK's ``src.zip``. Go: Debian's
+    ``golang-1.19-src`` package (``apt-get download``; only its ``src`` folder is kept).
+    Other languages use files already on the machine.
+    """
+    import subprocess
+    import tempfile
+    import zipfile
+
+    if language == "java" and not JAVA_SRC.is_dir():
+        found = sorted(Path("/usr/lib/jvm").glob("*/lib/src.zip"))
+        if not found:
+            raise FileNotFoundError(
+                "no JDK src.zip under /usr/lib/jvm (apt-get install openjdk-17-source)"
+            )
+        with zipfile.ZipFile(found[0]) as z:
+            members = [m for m in z.namelist() if m.startswith("java.base/java/")]
+            z.extractall(JAVA_SRC, members)
+    elif language == "go" and not GO_SRC.is_dir():
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["apt-get", "download", "golang-1.19-src"], cwd=tmp, check=True)
+            deb = next(Path(tmp).glob("*.deb"))
+            subprocess.run(["dpkg-deb", "-x", str(deb), f"{tmp}/x"], check=True)
+            src = next(Path(f"{tmp}/x").glob("usr/share/go-*/src"))
+            GO_SRC.parent.mkdir(parents=True, exist_ok=True)
+            src.rename(GO_SRC)
+
+
+def find_sources(language: str, corpus: str = "familiar") -> list[str]:
     """Sorted candidate source files of ``language`` on this machine (may be empty)."""
+    if corpus == "fresh":
+        from bench.fresh import fresh_sources
+
+        return [
+            p for p in fresh_sources(language) if _MIN_BYTES <= os.path.getsize(p) <= _MAX_BYTES
+        ]
+    unpack_familiar(language)
     found: set[str] = set()
     for root in _SOURCE_ROOTS[language]:
         if language == "python":
@@ -197,6 +271,59 @@ def line_holes(path: str, text: str, language: str) -> list[Hole]:
     return holes
 
 
+def _function_rows(root: Node, language: str) -> list[tuple[int, int]]:
+    """(first, last) rows strictly inside each function body (between its first and last line)."""
+    rows: list[tuple[int, int]] = []
+    for node in _walk(root):
+        if node.type in _FUNCTIONS[language]:
+            body = node.child_by_field_name("body")
+            if body is not None and body.end_point.row > node.start_point.row + 1:
+                rows.append((node.start_point.row + 1, body.end_point.row))
+    return rows
+
+
+def line0_holes(path: str, text: str, language: str) -> list[Hole]:
+    """Every column-0 hole of a file: one line inside a function, indentation included.
+
+    Any line after the function's first line, up to and including the line that closes
+    its body, that is not blank, not a comment and at most 100 characters long: closers,
+    ``else`` lines and pieces of multi-line statements count as well. The line is removed
+    with its indentation (its line break stays), and the cursor sits at column 0.
+    """
+    tree = parse(text, language)
+    if tree is None or count_errors(tree.root_node):
+        return []
+    starts = _line_starts(text)
+    lines = text.split("\n")
+    comments = {
+        row
+        for node in _walk(tree.root_node)
+        if "comment" in node.type
+        for row in range(node.start_point.row, node.end_point.row + 1)
+    }
+    strings = {
+        row
+        for node in _walk(tree.root_node)
+        if node.type in ("string", "template_string", "raw_string_literal", "text_block")
+        and node.end_point.row > node.start_point.row
+        for row in range(node.start_point.row + 1, node.end_point.row + 1)
+    }
+    holes: list[Hole] = []
+    seen: set[int] = set()
+    for first, last in _function_rows(tree.root_node, language):
+        for row in range(first, last + 1):
+            if row in seen or row in comments or row in strings:
+                continue
+            body = lines[row].strip()
+            if not (1 <= len(body) <= _LINE_CHARS[1]):
+                continue
+            seen.add(row)
+            start = starts[row]
+            end = start + len(lines[row])
+            holes.append(Hole(language, "line0", path, text[:start] + text[end:], start, body))
+    return holes
+
+
 def _is_docstring(node: Node) -> bool:
     if node.type == "string":
         return True
@@ -250,12 +377,15 @@ def block_holes(path: str, text: str, language: str) -> list[Hole]:
     return holes
 
 
-def collect_holes(language: str, shape: str, limit: int, seed: int = 0) -> list[Hole]:
+def collect_holes(
+    language: str, shape: str, limit: int, seed: int = 0, corpus: str = "familiar"
+) -> list[Hole]:
     """Up to ``limit`` holes of one language and shape, at most one per file, seeded."""
-    rng = random.Random(f"{seed}:{language}:{shape}")
-    files = find_sources(language)
+    salt = "" if corpus == "familiar" else f":{corpus}"
+    rng = random.Random(f"{seed}:{language}:{shape}{salt}")
+    files = find_sources(language, corpus)
     rng.shuffle(files)
-    cut = line_holes if shape == "line" else block_holes
+    cut = {"line": line_holes, "line0": line0_holes, "block": block_holes}[shape]
     chosen: list[Hole] = []
     for path in files:
         if len(chosen) >= limit:

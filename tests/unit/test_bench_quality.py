@@ -179,3 +179,54 @@ def test_percentile_by_nearest_rank() -> None:
     assert percentile(values, 0.95) == 95.0
     assert percentile([], 0.5) == 0.0
     assert percentile([7.0], 0.95) == 7.0
+
+
+JS_WITH_CLOSERS = """\
+function pick (a, b) {
+  if (a > b) {
+    return a
+  } else {
+    return b
+  }
+}
+"""
+
+
+def test_line0_holes_take_closers_and_put_the_cursor_at_column_0() -> None:
+    from bench.holes import line0_holes
+
+    holes = line0_holes("pick.js", JS_WITH_CLOSERS, "javascript")
+    expected = [h.expected for h in holes]
+    assert expected == ["if (a > b) {", "return a", "} else {", "return b", "}", "}"]
+    for hole in holes:
+        assert hole.text[hole.offset - 1] == "\n" and hole.text[hole.offset] == "\n"
+        # The document with the line back (indentation included) is the original.
+        line = JS_WITH_CLOSERS.split("\n")[hole.text.count("\n", 0, hole.offset)]
+        assert hole.text[: hole.offset] + line + hole.text[hole.offset :] == JS_WITH_CLOSERS
+
+
+def test_the_ledger_counts_wins_and_losses_against_each_variant() -> None:
+    from bench.quality import Record, ledger_rows
+
+    def record(pipeline: str, variant: str) -> Record:
+        rec = Record(
+            "python",
+            "line",
+            "familiar",
+            "f.py:2",
+            "f.py",
+            "def f():\n    \n",
+            13,
+            "return 1",
+            "return 1",
+        )
+        rec.answers = {
+            "pipeline": {"text": pipeline, "replace": 0, "prompt_tokens": 0, "seconds": 0.0},
+            "-kv": {"text": variant, "replace": 0, "prompt_tokens": 0, "seconds": 0.0},
+        }
+        return rec
+
+    rows = ledger_rows([record("return 1", "return 2"), record("", "return 1")])
+    won, lost, up, down, n = rows[("python", "vs variant -kv")]
+    assert (won, lost, n) == (1, 1, 2)
+    assert (up, down) == (1, 1)
