@@ -32,7 +32,14 @@ from lsp_server.backends.base import (
 )
 from lsp_server.completion.cache import CacheHit, CacheKey, CompletionCache
 from lsp_server.completion.context import PREFIX_SHARE, build_context, cached_count
-from lsp_server.completion.postprocess import RuleTrace, keep_first_line, postprocess
+from lsp_server.completion.postprocess import (
+    MAX_STATEMENT_LINES,
+    RuleTrace,
+    keep_first_line,
+    line_statement_end,
+    postprocess,
+    statement_end,
+)
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.completion.trigger import decide_shape, max_tokens_for
 from lsp_server.core import Completion, CompletionRequest, FimContext, Prompt, Shape
@@ -138,6 +145,12 @@ class PipelineResult:
     """Whether the completion came from the cache (and how), or from the model."""
     prompt: Prompt | None = None
     """The prompt the model was given (None when it did not run)."""
+    context: FimContext | None = None
+    """What post-processing saw around the cursor (None when the model did not run)."""
+    output: str = ""
+    """The model's text as post-processing got it (whitespace the prompt held back, and a
+    healed line break, removed); the quality benchmark's rule ledger re-runs the rules on
+    it."""
 
 
 def _indent_width(line: str) -> int:
@@ -161,14 +174,26 @@ def _rows_back(text: str, line_start: int, n: int) -> int:
 def early_stop(ctx: FimContext) -> Callable[[str], bool]:
     """A check run after each generated token that ends generation once the rest is waste.
 
-    LINE: once a newline follows some text. BLOCK: once a complete line dedents below the
-    first line of the completion (the block has ended; post-processing trims that line).
+    LINE: once a newline follows some text — or, when that first line opens brackets
+    nothing after the cursor closes, once the line that closes them is complete. BLOCK:
+    once a complete line dedents below the first line of the completion (the block has
+    ended; post-processing trims that line).
     """
     if ctx.shape is Shape.LINE:
+        spans: list[bool] = []  # decided once, at the first line break
 
         def line_done(text: str) -> bool:
             nl = text.find("\n")
-            return nl > 0 and text[:nl].strip() != ""
+            if nl <= 0 or not text[:nl].strip():
+                return False
+            if not spans:
+                spans.append(line_statement_end(text, ctx) != nl)
+            if not spans[0]:
+                return True
+            end = statement_end(text, ctx.language)
+            if end is None:
+                return text.count("\n") >= MAX_STATEMENT_LINES
+            return end < len(text)
 
         return line_done
 
@@ -407,6 +432,29 @@ def strip_held(raw: str, held: str) -> str:
     return raw[min(lead, len(held)) :]
 
 
+def heals_line_start(text: str, offset: int) -> bool:
+    """True when the cursor sits at column 0 of an empty line (after a ``\\n`` line break).
+
+    Such a prompt can instead stop at the end of the line above (the cursor's empty line
+    left out), so that the model writes the line break and the indentation itself (see
+    :func:`unheal`) — a token-healing idea that the quality benchmark measures as the
+    layout choice ``heal``; it is not the default.
+    """
+    if offset <= 0 or text[offset - 1] != "\n" or text[offset - 2 : offset - 1] == "\r":
+        return False
+    return text.startswith("\n", offset) or offset == len(text)
+
+
+def unheal(raw: str) -> str | None:
+    """The output of a healed prompt as seen from the cursor, or None.
+
+    The model was asked to go on from the end of the line above the cursor: an output that
+    starts with a line break continues at the cursor (the break is removed); one that
+    does not would have gone on writing the line above, which the cursor cannot show.
+    """
+    return raw[1:] if raw.startswith("\n") else None
+
+
 def _after_held(check: Callable[[str], bool], held: str) -> Callable[[str], bool]:
     """``check`` applied to the output as it will be shown (held whitespace removed)."""
     if not held:
@@ -444,6 +492,7 @@ def complete(
     repo_files: Sequence[tuple[str, str]] = (),
     repo_context: Callable[[int], Sequence[tuple[str, str]]] | None = None,
     trace: RuleTrace | None = None,
+    heal: bool = False,
 ) -> PipelineResult:
     """Run the whole pipeline for one request.
 
@@ -461,6 +510,10 @@ def complete(
             to choose ``repo_files`` when none are given; only when a completion is due.
         trace: Sees every post-processing rule that changed the model's text
             (``coder-lsp complete --explain``).
+        heal: At column 0 of an empty line, end the prompt at the line above (see
+            :func:`heals_line_start`). Off: measured on the quality benchmark, the models
+            here then go on writing the line above far more often than they start the
+            next one (bench/README.md, "Cursor at column 0").
     """
     cancel = cancel or CancelToken()
     timings: dict[str, float] = {}
@@ -484,12 +537,19 @@ def complete(
     if repo_files:
         budget = max(64, budget - sum(cached_count(backend.count_tokens, c) for _, c in repo_files))
 
+    # The prompt is cut from ``source`` at ``at``: the document itself, or — at the start
+    # of an empty line — the document without that line, the cursor at the end of the
+    # line above. Post-processing always sees the real cursor.
+    healed = heal and heals_line_start(doc.text, offset)
+    source, at = (
+        (doc.text[: offset - 1] + doc.text[offset:], offset - 1) if healed else (doc.text, offset)
+    )
     t0 = time.perf_counter()
     window = None
     if settings.kv_prompt:
         window = kv_window(
-            doc.text,
-            offset,
+            source,
+            at,
             language=language,
             path=doc.path,
             shape=shape,
@@ -504,19 +564,24 @@ def complete(
         key_head, key_typed = prompt_ctx.prefix, middle + held
     else:
         ctx = build_context(
-            doc.text,
-            offset,
+            source,
+            at,
             language=language,
             path=doc.path,
             shape=shape,
             budget_tokens=budget,
             count_tokens=backend.count_tokens,
-            tree=tree,
+            tree=None if healed else tree,
         )
         prompt_ctx, middle, held = ctx, "", ""
         # The plain layout has no middle: key the whole prefix as "typed" so that
         # typed-through lookups still work.
         key_head, key_typed = "", ctx.prefix
+    if healed:
+        ctx = replace(
+            ctx, prefix=ctx.prefix + "\n", indent="", source=doc.text, source_offset=offset
+        )
+        key_typed += "\n"
     timings["context_ms"] = (time.perf_counter() - t0) * 1000
 
     key = CacheKey(
@@ -547,6 +612,16 @@ def complete(
     )
     if cancel.cancelled:
         return PipelineResult(None, shape, "cancelled", timings=timings)
+    should_stop = _after_held(early_stop(ctx), held)
+    if healed:
+        line_break_first = should_stop
+
+        def should_stop(text: str) -> bool:
+            shown = unheal(text)
+            # Output that does not start with a line break goes on with the line above:
+            # it can never be shown, so stop at once.
+            return shown is None or line_break_first(shown)
+
     gen = backend.generate(
         GenerationRequest(
             prompt=prompt,
@@ -554,7 +629,7 @@ def complete(
             temperature=settings.temperature,
             time_budget_ms=settings.time_budget_ms,
             max_predict_ms=settings.max_predict_ms,
-            should_stop=_after_held(early_stop(ctx), held),
+            should_stop=should_stop,
         ),
         cancel,
     )
@@ -565,10 +640,17 @@ def complete(
         return PipelineResult(None, shape, "cancelled", gen, gen.text, timings, prompt=prompt)
 
     t0 = time.perf_counter()
-    completion = postprocess(strip_held(gen.text, held), ctx, trace)
+    output = unheal(gen.text) if healed else strip_held(gen.text, held)
+    if output is None:
+        completion, reason = None, "the model went on with the line above the cursor"
+        output = ""
+    else:
+        completion = postprocess(output, ctx, trace)
+        reason = "" if completion else "nothing usable after post-processing"
     timings["postprocess_ms"] = (time.perf_counter() - t0) * 1000
     if cache is not None and settings.temperature == 0:
         # Sampled (temperature > 0) results are not reproducible: not worth repeating.
         cache.put(key, completion)
-    reason = "" if completion else "nothing usable after post-processing"
-    return PipelineResult(completion, shape, reason, gen, gen.text, timings, prompt=prompt)
+    return PipelineResult(
+        completion, shape, reason, gen, gen.text, timings, prompt=prompt, context=ctx, output=output
+    )

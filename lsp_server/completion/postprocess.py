@@ -38,6 +38,7 @@ from lsp_server.repo.parsing import get_parser
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "RULES",
     "balance_closers",
     "cut_trailing_comment",
     "fix_indentation",
@@ -74,6 +75,8 @@ _BRACKET_SCAN_CHARS = 4000
 _REPARSE_PREFIX_LINES = 300
 _REPARSE_SUFFIX_LINES = 150
 """Lines of the window re-parsed around the completion (keeps the check fast)."""
+_WHOLE_REPARSE_CHARS = 400_000
+"""Up to this size, a document that lacks a closer is re-parsed whole (see reparse_check)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,10 @@ class _Cursor:
     open_brackets: tuple[str, ...] = ()
     """Brackets opened before the cursor that nothing after it closes (innermost last):
     the completion may close these."""
+    unclosed: tuple[str, ...] = ()
+    """Openers the whole document has more of than closers, beyond ``open_brackets``: the
+    document lacks a closer (the user is about to type the ``}`` or ``} else {`` that
+    ends a block), so a completion may close these too (outermost first)."""
 
     @property
     def at_indent(self) -> bool:
@@ -159,7 +166,22 @@ def _cursor(ctx: FimContext) -> _Cursor:
         language=ctx.language,
         indent_unit=_detect_indent_unit(prefix),
         open_brackets=tuple(stack),
+        unclosed=_unclosed(ctx.source if ctx.source is not None else prefix + suffix, stack),
     )
+
+
+def _unclosed(document: str, open_brackets: list[str]) -> tuple[str, ...]:
+    """Openers ``document`` has more of than closers, less those in ``open_brackets``.
+
+    A plain count over the whole text (C speed, strings and comments included): a
+    bracket inside a string can make it one off, and the re-parse check then has the last
+    word, since a closer the document does not need adds a syntax error.
+    """
+    extra: list[str] = []
+    for opener, closer in _OPENERS.items():
+        missing = document.count(opener) - document.count(closer) - open_brackets.count(opener)
+        extra.extend(opener for _ in range(max(0, missing)))
+    return tuple(extra)
 
 
 @functools.cache
@@ -229,9 +251,77 @@ def strip_special_tokens(text: str) -> str:
     return text[: match.start()] if match else text
 
 
-def keep_first_line(text: str) -> str:
-    """Only the first line of ``text`` (LINE shape)."""
-    return text.split("\n", 1)[0]
+MAX_STATEMENT_LINES = 12
+"""Most lines a single-line completion's statement may run over."""
+
+
+def statement_end(text: str, language: str | None) -> int | None:
+    """Where the first statement of ``text`` ends: the end of its first line, or of the
+    line that closes the brackets the first line opens; None while they are still open.
+
+    ``runner = Runner(`` alone is no statement to show when nothing after the cursor
+    closes it: the lines up to its ``)`` are.
+    """
+    markers = line_comment_markers(language)
+    depth: list[str] = []
+    pos = 0
+    for _ in range(MAX_STATEMENT_LINES):
+        nl = text.find("\n", pos)
+        line = text[pos:] if nl < 0 else text[pos:nl]
+        if _scan_brackets(line, depth, markers) is not None or not depth:
+            return len(text) if nl < 0 else nl
+        if nl < 0:
+            return None
+        pos = nl + 1
+    return None
+
+
+def keep_first_line(text: str, language: str | None = None, closed_after: bool = True) -> str:
+    """The first line of ``text`` (LINE shape) — or its first statement.
+
+    When the first line opens brackets and the text goes on to close them within a few
+    lines, and nothing after the cursor (``closed_after`` False) would close them, the
+    statement is kept whole: the re-parse check then sees a sound statement, and the
+    editor shows it (its first line is what a one-line request asked for).
+    """
+    first = text.split("\n", 1)[0]
+    if closed_after or "\n" not in text:
+        return first
+    end = statement_end(text, language)
+    return first if end is None else text[:end]
+
+
+def line_statement_end(text: str, ctx: FimContext) -> int | None:
+    """Where a LINE completion's text is complete: after its first line, or after the
+    line that closes what the first line opens when nothing after the cursor does.
+
+    None while that point is not reached (generation goes on); the first line's end once
+    more than :data:`MAX_STATEMENT_LINES` lines are written.
+    """
+    nl = text.find("\n")
+    if nl < 0 or not text[:nl].strip():
+        return None
+    if _suffix_closes(text, _cursor(ctx)):
+        return nl
+    end = statement_end(text, ctx.language)
+    if end is None:
+        return nl if text.count("\n") >= MAX_STATEMENT_LINES else None
+    return end if end < len(text) else None
+
+
+def _suffix_closes(text: str, cur: _Cursor) -> bool:
+    """True unless the first line of ``text`` opens brackets that no text after the
+    cursor closes (then its statement may run over several lines)."""
+    depth: list[str] = []
+    first = text.split("\n", 1)[0]
+    _scan_brackets(first, depth, line_comment_markers(cur.language))
+    if not depth:
+        return True
+    # The document's own closers after the cursor (the rest of a call the user split
+    # over lines) belong to the first line's brackets when the document lacks openers.
+    rest = "\n".join((cur.after, *cur.next_lines))
+    surplus = sum(rest.count(c) for c in _CLOSERS) - sum(rest.count(o) for o in _OPENERS)
+    return surplus >= len(depth)
 
 
 def fix_indentation(text: str, cur: _Cursor) -> str:
@@ -338,8 +428,9 @@ def stop_at_block_end(text: str, cur: _Cursor) -> str:
                 break
         if block is None:
             return text
-    # Brackets the prefix opened and nothing after the cursor closes may be closed here.
-    depth: list[str] = list(cur.open_brackets)
+    # Brackets the prefix opened and nothing after the cursor closes may be closed here,
+    # and so may those the document never closes.
+    depth: list[str] = [*cur.unclosed, *cur.open_brackets]
     had_body = False
     blank_seen = False
     first_content = True
@@ -574,7 +665,16 @@ def reparse_check(text: str, replace_chars: int, ctx: FimContext) -> tuple[str, 
     parser: Parser | None = get_parser(ctx.language) if ctx.language else None
     if parser is None:
         return text, replace_chars
-    if ctx.source is not None:
+    if (
+        ctx.source is not None
+        and len(ctx.source) <= _WHOLE_REPARSE_CHARS
+        and _unclosed(ctx.source, [])
+    ):
+        # The document lacks a closer: a window cut out of it may be balanced on its own
+        # (its first lines inside the block whose closer is missing), and the closer the
+        # user is about to type would then look like an error. Judge in the whole file.
+        prefix, suffix = ctx.source[: ctx.source_offset], ctx.source[ctx.source_offset :]
+    elif ctx.source is not None:
         prefix, suffix = _source_window(ctx.source, ctx.source_offset)
     else:
         prefix, suffix = _source_window(ctx.prefix + ctx.suffix, len(ctx.prefix))
@@ -709,14 +809,36 @@ RuleTrace = Callable[[str, str, str], None]
 """Called as ``trace(rule, before, after)`` whenever a rule changes the text."""
 
 
-def postprocess(raw: str, ctx: FimContext, trace: RuleTrace | None = None) -> Completion | None:
+RULES: tuple[str, ...] = (
+    "strip_special_tokens",
+    "keep_first_line",
+    "fix_indentation",
+    "stop_at_block_end",
+    "remove_suffix_overlap",
+    "cut_trailing_comment",
+    "balance_closers",
+    "reparse_check",
+)
+"""The rules :func:`postprocess` applies, in order (names as ``trace`` and ``skip`` use them)."""
+
+
+def postprocess(
+    raw: str,
+    ctx: FimContext,
+    trace: RuleTrace | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> Completion | None:
     """Apply every rule to the model's ``raw`` output; None when nothing is worth showing.
 
     ``trace``, when given, sees each rule that changed the text (for benchmarks and
-    debugging); it never changes the result.
+    debugging); it never changes the result. ``skip`` names rules (from :data:`RULES`) to
+    leave out: the quality benchmark's per-rule ledger measures what each rule wins and
+    loses that way.
     """
 
     def step(rule: str, before: str, after: str) -> str:
+        if rule in skip:
+            return before
         if trace is not None and before != after:
             trace(rule, before, after)
         return after
@@ -726,7 +848,11 @@ def postprocess(raw: str, ctx: FimContext, trace: RuleTrace | None = None) -> Co
     text = text.replace("\r\n", "\n").replace("\r", "")
     cur = _cursor(ctx)
     if ctx.shape is not Shape.BLOCK:
-        text = step("keep_first_line", text, keep_first_line(text))
+        text = step(
+            "keep_first_line",
+            text,
+            keep_first_line(text, ctx.language, closed_after=_suffix_closes(text, cur)),
+        )
     text = step("fix_indentation", text, fix_indentation(text, cur))
     text = step("stop_at_block_end", text, stop_at_block_end(text, cur))
     text = step("remove_suffix_overlap", text, remove_suffix_overlap(text, cur))
@@ -735,10 +861,10 @@ def postprocess(raw: str, ctx: FimContext, trace: RuleTrace | None = None) -> Co
     if not text.strip():
         step("never_empty", text or "(empty)", "(no completion)")
         return None
-    text, replace = balance_closers(text, cur)
+    text, replace = (text, 0) if "balance_closers" in skip else balance_closers(text, cur)
     if replace:
         step("balance_closers", text, f"{text}  [replaces {cur.after[:replace]!r}]")
-    checked = reparse_check(text, replace, ctx)
+    checked = (text, replace) if "reparse_check" in skip else reparse_check(text, replace, ctx)
     if checked is None:
         step("reparse_check", text, "(no completion)")
         return None

@@ -212,3 +212,21 @@ def test_strip_held() -> None:
     assert strip_held("  x", "    ") == "x"
     assert strip_held("x", " ") == "x"
     assert strip_held("\tx", "") == "\tx"
+
+
+def test_a_line_request_generates_a_statement_on_to_its_closing_bracket() -> None:
+    from lsp_server.completion.pipeline import early_stop
+    from lsp_server.core import FimContext, Shape
+
+    alone = early_stop(
+        FimContext("def main(cfg):\n    ", "\n    runner.run()\n", Shape.LINE, "python")
+    )
+    assert not alone("runner = Runner(\n")
+    assert not alone("runner = Runner(\n        cfg,\n    )")  # the closing line goes on
+    assert alone("runner = Runner(\n        cfg,\n    )\n")
+    assert alone("x = 1\n")
+    # The rest of the call is already after the cursor: the first line is the answer.
+    split = early_stop(
+        FimContext("def main(cfg):\n    ", "\n        cfg,\n    )\n", Shape.LINE, "python")
+    )
+    assert split("runner = Runner(\n")

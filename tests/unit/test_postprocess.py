@@ -643,3 +643,110 @@ def test_a_block_cut_short_in_its_first_body_keeps_its_first_line(language: str)
     assert text_of(postprocess(raw, ctx(source, language))) == "class Trust extends Base {"
     # A first line that is itself broken is still rejected.
     assert postprocess("class Trust extends (Base {\n  x", ctx(source, language)) is None
+
+
+# -- closing lines: the document lacks the closer the model writes --------------------------
+# Real cases from the quality benchmark's column-0 holes (npm's owner.js and
+# npm-registry-fetch's check-response.js): the removed line is a lone closer, the model
+# wrote exactly that, and the bracket rule used to read it as "the block ended".
+
+OWNER_JS = """\
+      const res = await otplease(this.npm, this.npm.flatOptions, opts => {
+        return npmFetch.json(dataPath, {
+          ...opts,
+          method: 'PUT',
+          body: {
+            _id: data._id,
+            _rev: data._rev,
+            maintainers,
+█
+          spec,
+        })
+      })
+"""
+
+CHECK_RESPONSE_JS = """\
+function check (res, body) {
+  if (
+    res.status === 401 &&
+    body != null
+  ) {
+    throw new errors.HttpErrorAuthOTP(
+      method, res, parsed, opts.spec
+█
+  } else {
+    throw new errors.HttpErrorGeneral(
+      method, res, parsed, opts.spec
+    )
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "raw", "expected"),
+    [
+        (OWNER_JS, "          },", "          },"),
+        (CHECK_RESPONSE_JS, "    )", "    )"),
+        (CHECK_RESPONSE_JS, "    )\n  } else {", "    )"),
+    ],
+)
+def test_a_closer_the_document_lacks_is_the_completion(
+    source: str, raw: str, expected: str
+) -> None:
+    context = ctx(source, "javascript", Shape.LINE)
+    full = source.replace(CARET, "")
+    context = FimContext(
+        context.prefix,
+        context.suffix,
+        Shape.LINE,
+        "javascript",
+        "",
+        source=full,
+        source_offset=source.index(CARET),
+    )
+    assert text_of(postprocess(raw, context)) == expected
+
+
+def test_a_closer_far_below_its_opener_is_the_completion() -> None:
+    # The class opens more than the 4,000 characters scanned before the cursor away:
+    # the suffix's closers then seemed to close the method and the `if`, and the
+    # model's `}` (exactly the removed line) looked like one too many.
+    methods = "".join(f"  m{i} () {{\n    return this.v{i} + {i}\n  }}\n\n" for i in range(120))
+    source = f"class A {{\n{methods}  f () {{\n    if (a) {{\n      b()\n█\n    c()\n  }}\n}}\n"
+    full = source.replace(CARET, "")
+    at = source.index(CARET)
+    context = FimContext(
+        source[:at], source[at + 1 :], Shape.LINE, "javascript", "", source=full, source_offset=at
+    )
+    assert text_of(postprocess("    }", context)) == "    }"
+
+
+def test_a_closer_the_document_does_not_lack_still_ends_the_completion() -> None:
+    source = "function f () {\n  if (a) {\n    b()\n█\n  }\n}\n"
+    context = ctx(source, "javascript", Shape.LINE)
+    assert text_of(postprocess("  }", context)) is None
+
+
+# -- a statement over several lines for a single-line request ----------------------------
+
+
+def test_a_line_request_keeps_a_whole_statement_that_nothing_after_closes() -> None:
+    # The held-out case of the issue: the plain model started `runner = Runner(` and the
+    # pipeline showed nothing, because the first line alone does not parse.
+    source = "def main(cfg):\n    █\n    runner.run()\n"
+    raw = "runner = Runner(\n        cfg,\n        verbose=True,\n    )\n    runner.start()"
+    got = text_of(postprocess(raw, ctx(source, "python", Shape.LINE)))
+    assert got == "runner = Runner(\n        cfg,\n        verbose=True,\n    )"
+
+
+def test_a_line_request_keeps_the_first_line_when_the_suffix_closes_it() -> None:
+    source = "def main(cfg):\n    █\n        cfg,\n    )\n    runner.run()\n"
+    raw = "runner = Runner(\n        cfg,\n    )"
+    assert text_of(postprocess(raw, ctx(source, "python", Shape.LINE))) == "runner = Runner("
+
+
+def test_a_statement_never_closed_is_not_shown_cut() -> None:
+    source = "def main(cfg):\n    █\n    runner.run()\n"
+    raw = "runner = Runner(\n        cfg,\n        verbose=True,"
+    assert postprocess(raw, ctx(source, "python", Shape.LINE)) is None
