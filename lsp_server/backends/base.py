@@ -69,8 +69,8 @@ class GenerationRequest:
     """Stop after this long once the text holds at least one complete line."""
     max_predict_ms: float | None = None
     """Hard limit on generation once the prompt is evaluated (llama-server's
-    ``t_max_predict_ms`` spirit): stop then whatever the text holds, keeping complete
-    lines only when there is one (TIMEOUT). None: no limit."""
+    ``t_max_predict_ms`` spirit): stop then whatever the text holds, keeping its whole
+    lines only — or nothing when it has none (TIMEOUT). None: no limit."""
     should_stop: Callable[[str], bool] | None = None
     """Called with the text so far after each token; True ends generation (STOP)."""
 

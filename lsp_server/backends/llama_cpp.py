@@ -46,6 +46,7 @@ from lsp_server.backends.base import (
     ModelInfo,
     StopReason,
 )
+from lsp_server.backends.stopping import StopPolicy
 from lsp_server.completion.fim import (
     ALL_SPECIAL_TEXTS,
     FIM_TEMPLATES,
@@ -671,8 +672,9 @@ class LlamaCppBackend:
         ``prompt.stop``; the text is cut before it) or ``should_stop``; LENGTH after
         ``max_tokens`` (or when the context is full); CANCELLED when ``cancel`` is set,
         before the next token is sampled; TIMEOUT once ``time_budget_ms`` has passed since
-        this call began and the text holds a complete line (the text is cut after its last
-        complete line, without the newline).
+        this call began and the text holds a complete line, or ``max_predict_ms`` has
+        passed since the first token. A time limit keeps whole lines only (the text up to
+        its last newline, without it) or nothing (see :mod:`~lsp_server.backends.stopping`).
 
         ``generated_tokens`` counts every sampled token, the ending control token
         included; ``evaluated_tokens`` the prompt tokens that were not in the KV cache.
@@ -705,11 +707,7 @@ class LlamaCppBackend:
                 "lower the context budget"
             )
         max_tokens = max(0, min(request.max_tokens, n_ctx - len(tokens)))
-        stops = tuple(s for s in (*request.stop, *request.prompt.stop) if s)
-        longest_stop = max((len(s) for s in stops), default=0)
-        budget_s = None if request.time_budget_ms is None else request.time_budget_ms / 1000
-
-        predict_s = None if request.max_predict_ms is None else request.max_predict_ms / 1000
+        policy = StopPolicy(request, started)
 
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = ""
@@ -754,6 +752,7 @@ class LlamaCppBackend:
                     raise BackendError(f"llama.cpp failed while generating: {err}") from err
                 if first_token_at is None:
                     first_token_at = time.perf_counter()
+                    policy.generation_started()
                     evaluated = self._llama.evaluated_count
                 generated += 1
                 if llama_cpp.llama_vocab_is_eog(self._vocab_p, token):
@@ -765,29 +764,10 @@ class LlamaCppBackend:
                     break
                 seen = len(text)
                 text += decoder.decode(self._piece(token))
-                if stops:
-                    cut = _find_stop(text, stops, max(0, seen - longest_stop + 1))
-                    if cut is not None:
-                        text = text[:cut]
-                        reason = StopReason.STOP
-                        break
-                if request.should_stop is not None and request.should_stop(text):
-                    reason = StopReason.STOP
-                    break
-                if (
-                    budget_s is not None
-                    and "\n" in text
-                    and time.perf_counter() - started >= budget_s
-                ):
-                    # Keep whole lines only: a line cut mid-way is rarely worth showing.
-                    text = text[: text.rindex("\n")]
-                    reason = StopReason.TIMEOUT
-                    break
-                if predict_s is not None and time.perf_counter() - first_token_at >= predict_s:
-                    # The hard limit: keep whole lines when there are some.
-                    if "\n" in text.strip("\n"):
-                        text = text[: text.rstrip("\n").rindex("\n")]
-                    reason = StopReason.TIMEOUT
+                # Stop sequences, should_stop and both time limits (whole lines only).
+                verdict = policy.check(text, seen)
+                if verdict is not None:
+                    text, reason = verdict.text, verdict.reason
                     break
         finally:
             gen.close()
@@ -859,12 +839,6 @@ class LlamaCppBackend:
     def _space_id(self) -> int:
         """The id of a lone space in a SentencePiece vocabulary."""
         return int(self._llama.tokenize(b" ", add_bos=False, special=False)[-1])
-
-
-def _find_stop(text: str, stops: Sequence[str], start: int) -> int | None:
-    """Index of the earliest stop sequence in ``text[start:]``, or None."""
-    hits = [i for i in (text.find(s, start) for s in stops) if i >= 0]
-    return min(hits) if hits else None
 
 
 def _token_piece(vocab_p: llama_cpp.llama_vocab_p, token: int) -> bytes:
