@@ -229,7 +229,7 @@ class Engine:
         if backend is not None and hasattr(backend, "close"):
             backend.close()
         self._error, self._failed_key = err, key
-        logger.warning("engine failed: %s (reconnecting in %.0f s)", err, self._backoff_s)
+        logger.warning("engine failed: %s (reconnecting in %.1f s)", err, self._backoff_s)
         self._set_state(ModelState.FAILED, str(err))
 
     async def load(self) -> ModelState:

@@ -110,7 +110,9 @@ def stream_generation(
                     break
             else:
                 if reason is None and not cancel.cancelled:
-                    raise EngineError("engine ended the stream without finishing")
+                    raise EngineError(
+                        "engine dropped the connection mid-stream (the answer ended unfinished)"
+                    )
     except ReadTimeout:
         verdict = policy.check_time(text)
         if verdict is None:

@@ -129,14 +129,13 @@ class StopPolicy:
     def seconds_left(self, text: str) -> float | None:
         """Seconds until a time limit could end generation with ``text``; None: no limit.
 
-        The hard limit counts from the first token (from now when none came yet); the
-        budget applies only once ``text`` holds a complete line.
+        The hard limit applies once the first token came (the prompt's evaluation is not
+        limited here); the budget once ``text`` holds a complete line.
         """
         now = self._clock()
         left: list[float] = []
-        if self._predict_s is not None:
-            start = self._predict_from if self._predict_from is not None else now
-            left.append(start + self._predict_s - now)
+        if self._predict_s is not None and self._predict_from is not None:
+            left.append(self._predict_from + self._predict_s - now)
         if self._budget_s is not None and "\n" in text:
             left.append(self._started + self._budget_s - now)
         return max(0.0, min(left)) if left else None
