@@ -54,4 +54,21 @@ def connect_remote(settings: Settings) -> Backend:
             template=settings.template,
             n_ctx=settings.n_ctx,
         )
-    raise CoderLspError(f"backend kind {b.kind!r} is not supported")
+    if b.kind == "openai":
+        from lsp_server.backends.openai import OpenAICompletionsBackend
+
+        vocab = vocabulary(b.tokenizer or settings.model)
+        if vocab is None or vocab == "remote":
+            raise CoderLspError(
+                "backend kind 'openai' needs a local vocabulary: set backend.tokenizer "
+                "(or model) to the served model's GGUF or registry name"
+            )
+        return OpenAICompletionsBackend.connect(
+            b.url,
+            vocab=vocab,
+            api_key=key,
+            model=b.model,
+            template=settings.template,
+            n_ctx=settings.n_ctx,
+        )
+    raise CoderLspError(f"backend kind {b.kind!r} is not supported yet")
