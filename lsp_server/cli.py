@@ -48,6 +48,25 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-gpu-layers", type=int, help="layers to offload to the GPU (-1 all)", **opts)
     p.add_argument("--max-tokens", type=int, help="maximum generated tokens", **opts)
     p.add_argument("--template", help="force a FIM template (deepseek, qwen, …)", **opts)
+    p.add_argument(
+        "--backend",
+        choices=["local", "llama-server", "openai", "ollama"],
+        help="the engine: in-process llama.cpp (local, default) or a shared server",
+        **opts,
+    )
+    p.add_argument("--url", help="the shared engine's base URL (with --backend)", **opts)
+    p.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="environment variable holding the engine's API key (default CODER_LSP_API_KEY)",
+        **opts,
+    )
+    p.add_argument(
+        "--tokenizer",
+        metavar="NAME|PATH|remote",
+        help="vocabulary for exact local token counts with a shared engine",
+        **opts,
+    )
 
 
 def _settings_from_args(args: argparse.Namespace) -> Settings:
@@ -64,6 +83,20 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         }.items()
         if value is not None
     }
+    backend = {
+        key: value
+        for key, value in {
+            "kind": getattr(args, "backend", None),
+            "url": getattr(args, "url", None),
+            "apiKeyEnv": getattr(args, "api_key_env", None),
+            "tokenizer": getattr(args, "tokenizer", None),
+        }.items()
+        if value is not None
+    }
+    if backend:
+        if "kind" not in backend and "url" in backend:
+            backend["kind"] = "llama-server"  # a bare --url: the most common engine
+        raw["backend"] = backend
     parsed = parse_settings(raw)
     for err in parsed.errors:
         print(f"coder-lsp: {err}", file=sys.stderr)

@@ -30,13 +30,15 @@ from lsp_server.backends.base import Backend, CancelToken
 from lsp_server.completion.cache import DEFAULT_MAX_ENTRIES, CacheHit, CompletionCache
 from lsp_server.completion.pipeline import PipelineResult, WindowMemo, complete
 from lsp_server.core import CompletionRequest, Shape
-from lsp_server.errors import CoderLspError, ModelLoadError
-from lsp_server.settings import Settings
+from lsp_server.errors import CoderLspError, ContextExceededError, EngineError, ModelLoadError
+from lsp_server.settings import BackendSettings, Settings
 
 logger = logging.getLogger(__name__)
 
 STATS_KEPT = 2000
 """How many requests' figures :attr:`Engine.stats` keeps."""
+BACKOFF_S = (1.0, 30.0)
+"""First and longest wait before reconnecting to a remote engine that failed."""
 
 
 class ModelState(enum.Enum):
@@ -57,15 +59,21 @@ class LoadKey:
     n_threads: int | None
     n_gpu_layers: int
     template: str | None
+    backend: BackendSettings
 
     @classmethod
     def of(cls, s: Settings) -> LoadKey:
         """The load key of a settings object."""
-        return cls(s.model, s.n_ctx, s.n_threads, s.n_gpu_layers, s.template)
+        return cls(s.model, s.n_ctx, s.n_threads, s.n_gpu_layers, s.template, s.backend)
 
 
 def load_backend(settings: Settings) -> Backend:
-    """Resolve ``settings.model`` (registry name or path) and load it with llama.cpp."""
+    """The backend the settings choose: a remote engine (``backend.kind``), or
+    ``settings.model`` (registry name or path) loaded in-process with llama.cpp."""
+    if settings.backend.remote:
+        from lsp_server.backends.factory import connect_remote
+
+        return connect_remote(settings)
     from lsp_server.backends.llama_cpp import LlamaCppBackend
     from lsp_server.registry import resolve_model
 
@@ -101,7 +109,10 @@ class Engine:
         self._loaded_key: LoadKey | None = None
         self._failed_key: LoadKey | None = None
         self._error: CoderLspError | None = None
+        self._retry_at = 0.0
+        self._backoff_s = 0.0
         self._state = ModelState.UNLOADED
+        self._detail = ""
         self._settings = Settings()
         self._pending: _Job | None = None
         self._running: _Job | None = None
@@ -148,7 +159,10 @@ class Engine:
         self._listeners.append(listener)
 
     def _set_state(self, state: ModelState, detail: str = "") -> None:
+        if state is ModelState.FAILED and self._state is state and detail == self._detail:
+            return  # the same failure again (a reconnect that failed): said once
         self._state = state
+        self._detail = detail
         for listener in self._listeners:
             try:
                 listener(state, detail)
@@ -174,12 +188,16 @@ class Engine:
         key = self._key or LoadKey.of(self._settings)
         if self._backend is not None and self._loaded_key == key:
             return self._backend
-        if self._error is not None and self._failed_key == key:
+        if self._error is not None and self._failed_key == key and not self._may_retry():
             return None
         self._backend = None
-        self._set_state(ModelState.LOADING, self._settings.model)
+        if self._state is not ModelState.FAILED or not self._settings.backend.remote:
+            self._set_state(ModelState.LOADING, self._settings.model)
         try:
             backend = self._loader(self._settings)
+        except EngineError as err:
+            self._engine_failed(err, key)
+            return None
         except CoderLspError as err:
             self._error, self._failed_key = err, key
             logger.error("model load failed: %s", err)
@@ -191,10 +209,28 @@ class Engine:
             self._set_state(ModelState.FAILED, str(self._error))
             return None
         self._backend, self._loaded_key = backend, key
+        self._error, self._failed_key, self._backoff_s = None, None, 0.0
         self.cache = CompletionCache(self._settings.cache_size)
         self.windows.clear()
         self._set_state(ModelState.READY, backend.info.name)
         return backend
+
+    def _may_retry(self) -> bool:
+        """Whether a failed remote engine's backoff has passed (local failures wait for
+        new settings)."""
+        return isinstance(self._error, EngineError) and time.monotonic() >= self._retry_at
+
+    def _engine_failed(self, err: EngineError, key: LoadKey) -> None:
+        """A remote engine failed: answer empty until the backoff passes, then reconnect."""
+        first, longest = BACKOFF_S
+        self._backoff_s = min(longest, self._backoff_s * 2 if self._backoff_s else first)
+        self._retry_at = time.monotonic() + self._backoff_s
+        backend, self._backend, self._loaded_key = self._backend, None, None
+        if backend is not None and hasattr(backend, "close"):
+            backend.close()
+        self._error, self._failed_key = err, key
+        logger.warning("engine failed: %s (reconnecting in %.1f s)", err, self._backoff_s)
+        self._set_state(ModelState.FAILED, str(err))
 
     async def load(self) -> ModelState:
         """Load (or reload) the model in the background; returns the resulting state."""
@@ -221,16 +257,29 @@ class Engine:
         if busy is not None:
             busy.set()  # background indexing pauses while the model works
         try:
-            return complete(
-                job.request,
-                backend,
-                self._settings,
-                job.cancel,
-                tree=job.tree,
-                cache=self.cache,
-                windows=self.windows,
-                repo_context=repo_context,
-            )
+            for attempt in (0, 1):
+                try:
+                    return complete(
+                        job.request,
+                        backend,
+                        self._settings,
+                        job.cancel,
+                        tree=job.tree,
+                        cache=self.cache,
+                        windows=self.windows,
+                        repo_context=repo_context,
+                    )
+                except ContextExceededError as err:
+                    # The engine's context is smaller than it said: the backend now holds
+                    # the engine's size; build the prompt again for it, once.
+                    if attempt or job.cancel.cancelled:
+                        self._engine_failed(err, self._loaded_key or LoadKey.of(self._settings))
+                        return None
+                    logger.info("re-budgeting the prompt: %s", err)
+                except EngineError as err:
+                    self._engine_failed(err, self._loaded_key or LoadKey.of(self._settings))
+                    return None
+            return None
         finally:
             if busy is not None:
                 busy.clear()
@@ -269,7 +318,7 @@ class Engine:
         answers empty ("cancelled") at once, without waiting for the worker.
         """
         started = time.perf_counter()
-        if self._error is not None and self._key == self._failed_key:
+        if self._error is not None and self._key == self._failed_key and not self._may_retry():
             return PipelineResult(None, Shape.NONE, f"model unavailable: {self._error}")
         loop = asyncio.get_running_loop()
         job = _Job(request, tree, cancel or CancelToken(), loop, loop.create_future(), started)

@@ -46,3 +46,27 @@ class DownloadError(CoderLspError):
 
 class BackendError(CoderLspError):
     """The generation backend failed while generating."""
+
+
+class EngineError(BackendError):
+    """A remote inference engine failed: unreachable, refused the key, overloaded, still
+    loading, timed out or dropped the connection. ``str(err)`` says which, never the key.
+
+    The engine answers empty meanwhile and reconnects with backoff.
+    """
+
+
+class EngineAuthError(EngineError):
+    """The engine refused the API key (HTTP 401/403)."""
+
+
+class EngineLoadingError(EngineError):
+    """The engine is up but still loading its model (HTTP 503)."""
+
+
+class ContextExceededError(EngineError):
+    """The engine says the prompt does not fit its context (``n_ctx`` when it said so)."""
+
+    def __init__(self, message: str, n_ctx: int | None = None) -> None:
+        self.n_ctx = n_ctx
+        super().__init__(message)

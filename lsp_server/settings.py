@@ -15,6 +15,33 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEFAULT_MODEL = "deepseek-coder-1.3b-base"
+DEFAULT_API_KEY_ENV = "CODER_LSP_API_KEY"
+BACKEND_KINDS = ("local", "llama-server", "openai", "ollama")
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSettings:
+    """Which engine computes completions: in-process llama.cpp or a shared server."""
+
+    kind: str = "local"
+    """local (in-process llama.cpp), llama-server, openai (any OpenAI-compatible
+    /v1/completions: vLLM, TGI, llama-cpp-python's server) or ollama."""
+    url: str = ""
+    """The engine's base URL (remote kinds), e.g. http://127.0.0.1:8080."""
+    model: str = ""
+    """The model name the engine serves (openai, ollama); empty: the engine's only one."""
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    """Environment variable that holds the API key (sent as a Bearer token; never logged)."""
+    tokenizer: str | None = None
+    """Registry name or .gguf path whose vocabulary tokenizes locally (exact budgets);
+    "remote": the engine's /tokenize (cached); None: for llama-server its model file when
+    that is on this machine, else its /tokenize; for engines without /tokenize the
+    top-level ``model``."""
+
+    @property
+    def remote(self) -> bool:
+        """True for every kind but the in-process one."""
+        return self.kind != "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +91,8 @@ class Settings:
     """Most files the workspace index reads (a log line says when a workspace has more)."""
     log_level: str = "info"
     """Log level for stderr / window/logMessage: debug, info, warning, error."""
+    backend: BackendSettings = BackendSettings()
+    """The engine: ``{kind, url, model, apiKeyEnv, tokenizer}`` (default: in-process)."""
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -136,11 +165,58 @@ def _check(name: str, value: Any, default: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError("must be a template name or null")
         return value
+    if name == "backend":
+        return _check_backend(value, default)
     if name == "log_level":
         if not isinstance(value, str) or value.lower() not in _LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
         return value.lower()
     raise ValueError("unknown setting")  # pragma: no cover - guarded by the caller
+
+
+def _check_backend(value: Any, current: BackendSettings) -> BackendSettings:
+    """Convert ``{kind, url, model, apiKeyEnv, tokenizer}``; unset keys keep ``current``.
+
+    A bare string is taken as the kind. ValueError names the first bad key.
+    """
+    if isinstance(value, str):
+        value = {"kind": value}
+    if value is None:
+        return BackendSettings()
+    if not isinstance(value, Mapping):
+        raise ValueError("must be an object {kind, url, model, apiKeyEnv, tokenizer}")
+    known = {f.name for f in fields(BackendSettings)}
+    changes: dict[str, Any] = {}
+    for key, raw in value.items():
+        name = _snake(str(key))
+        if name not in known:
+            raise ValueError(f"unknown key {key!r}")
+        if name == "kind":
+            if not isinstance(raw, str) or raw.strip().lower() not in BACKEND_KINDS:
+                raise ValueError(f"kind must be one of {', '.join(BACKEND_KINDS)}")
+            changes[name] = raw.strip().lower()
+        elif name == "url":
+            if not isinstance(raw, str) or (
+                raw.strip() and not re.match(r"^https?://[^/\s]+", raw.strip())
+            ):
+                raise ValueError("url must be an http:// or https:// URL")
+            changes[name] = raw.strip().rstrip("/")
+        elif name == "tokenizer":
+            if raw is not None and not isinstance(raw, str):
+                raise ValueError("tokenizer must be a model name, a .gguf path or null")
+            changes[name] = raw.strip() if isinstance(raw, str) and raw.strip() else None
+        elif name == "api_key_env":
+            if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", raw):
+                raise ValueError("apiKeyEnv must be an environment variable name")
+            changes[name] = raw
+        else:
+            if not isinstance(raw, str):
+                raise ValueError(f"{key} must be a string")
+            changes[name] = raw.strip()
+    result = dataclasses.replace(current, **changes)
+    if result.remote and not result.url:
+        raise ValueError(f"kind {result.kind!r} needs a url")
+    return result
 
 
 @dataclass(frozen=True, slots=True)

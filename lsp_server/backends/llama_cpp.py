@@ -40,13 +40,15 @@ import llama_cpp
 import numpy as np
 
 from lsp_server.backends.base import (
+    IN_PROCESS,
     CancelToken,
     Generation,
     GenerationRequest,
     ModelInfo,
     StopReason,
 )
-from lsp_server.completion.fim import (
+from lsp_server.backends.stopping import StopPolicy
+from lsp_server.backends.templates import (
     ALL_SPECIAL_TEXTS,
     FIM_TEMPLATES,
     SPM_SPACE,
@@ -464,6 +466,153 @@ def split_for_tokenizer(text: str, limit: int = MAX_TOKENIZE_PIECE) -> list[str]
     return pieces
 
 
+class LlamaTokenizer:
+    """Exact tokenization with a GGUF model's own vocabulary; implements ``Tokenizer``.
+
+    The in-process backend uses the loaded model's vocabulary; a remote engine uses a
+    vocabulary-only load of the same file (:meth:`load_vocab`, under a second), which
+    tokenizes exactly like the engine itself, so prompt budgets stay exact.
+    """
+
+    def __init__(
+        self, llama: llama_cpp.Llama, vocab: _Vocab, bos_id: int | None, template: FimTemplate
+    ) -> None:
+        """Wrap an already loaded model or vocabulary."""
+        self._llama = llama
+        self._vocab = vocab
+        self._bos_id = bos_id
+        self._template = template
+        self._vocab_p = llama_cpp.llama_model_get_vocab(llama.model)
+        self._part_tokens: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        self._part_lock = threading.Lock()
+
+    @classmethod
+    def load_vocab(
+        cls, path: str | Path, *, template: str | None = None
+    ) -> tuple[LlamaTokenizer, dict[str, str]]:
+        """Load only the vocabulary of a GGUF file (no weights) and choose its template.
+
+        Returns the tokenizer and the GGUF metadata (values as strings).
+
+        Raises:
+            ModelLoadError: the file is missing, not GGUF, truncated, refused by
+                llama.cpp, or has no FIM tokens.
+        """
+        path = Path(path)
+        read_gguf_header(path)
+        _install_native_logging()
+        _recent_errors.clear()
+        chatter = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(chatter):
+                llama = llama_cpp.Llama(str(path), vocab_only=True, n_ctx=16, verbose=True)
+        except (ValueError, RuntimeError, OSError) as err:
+            why = "; ".join(_recent_errors) or str(err)
+            message = f"llama.cpp could not read the vocabulary of {path}: {why}"
+            raise ModelLoadError(message) from err
+        llama.verbose = False
+        vocab_p = llama_cpp.llama_model_get_vocab(llama.model)
+        metadata: dict[str, str] = dict(llama.metadata)
+        vocab = _read_vocab(vocab_p, metadata)
+        chosen = _choose_template(vocab_p, vocab, metadata, template, path)
+        return cls(llama, vocab, _bos_for(vocab_p, vocab, chosen), chosen), metadata
+
+    @property
+    def template(self) -> FimTemplate:
+        """The FIM template chosen for this vocabulary."""
+        return self._template
+
+    @property
+    def never_emit(self) -> frozenset[int]:
+        """Ids that end generation if sampled (control tokens and control-like markers)."""
+        return self._vocab.never_emit
+
+    def special_id(self, text: str) -> int | None:
+        """The id of special token ``text`` (any spelling), or None when there is none."""
+        return _special_id(self._vocab.special_ids, text)
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` as plain text: no BOS, control-token texts not parsed."""
+        if len(text) <= MAX_TOKENIZE_PIECE:
+            return self._tokenize_piece(text)
+        ids: list[int] = []
+        for piece in split_for_tokenizer(text):
+            ids.extend(self._tokenize_piece(piece))
+        return ids
+
+    def _tokenize_piece(self, text: str) -> list[int]:
+        if not text:
+            return []
+        if self._vocab.spm_space_prefix and text.startswith(" "):
+            # SentencePiece adds a dummy space before every text it tokenizes; let that be
+            # the text's own first space instead of doubling it.
+            text = text[1:]
+            if not text:
+                return [self._space_id()]
+        try:
+            return list(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        except RuntimeError as err:
+            raise BackendError(f"tokenization failed: {err}") from err
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` takes as plain text (no BOS)."""
+        return len(self.tokenize(text))
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        """The text of ``ids``; control tokens give nothing."""
+        return b"".join(self.piece(i) for i in ids).decode("utf-8", errors="replace")
+
+    def prompt_tokens(self, prompt: Prompt) -> list[int]:
+        """The token ids ``prompt`` evaluates to (BOS, special parts, text parts)."""
+        ids: list[int] = []
+        if prompt.add_bos and self._bos_id is not None:
+            ids.append(self._bos_id)
+        for part in prompt.parts:
+            if isinstance(part, Special):
+                token = _special_id(self._vocab.special_ids, part.text)
+                if token is None:
+                    raise BackendError(
+                        f"the model has no special token {part.text!r} "
+                        f"(template {self._template.name})"
+                    )
+                ids.append(token)
+            elif len(part) >= _PART_CACHE_MIN_CHARS:
+                ids.extend(self._part_ids(part))
+            else:
+                ids.extend(self.tokenize(part))
+        return ids
+
+    def _part_ids(self, part: str) -> tuple[int, ...]:
+        """Tokens of a long prompt part, from a small LRU keyed by the text."""
+        with self._part_lock:
+            found = self._part_tokens.get(part)
+            if found is not None:
+                self._part_tokens.move_to_end(part)
+                return found
+        found = tuple(self.tokenize(part))
+        with self._part_lock:
+            self._part_tokens[part] = found
+            while len(self._part_tokens) > _PART_CACHE_SIZE:
+                self._part_tokens.popitem(last=False)
+        return found
+
+    def piece(self, token: int) -> bytes:
+        """The UTF-8 bytes token ``token`` stands for (cached; control tokens: nothing)."""
+        piece = self._vocab.pieces.get(token)
+        if piece is None:
+            piece = _token_piece(self._vocab_p, token)
+            self._vocab.pieces[token] = piece
+        return piece
+
+    def _space_id(self) -> int:
+        """The id of a lone space in a SentencePiece vocabulary."""
+        return int(self._llama.tokenize(b" ", add_bos=False, special=False)[-1])
+
+    def close(self) -> None:
+        """Free the vocabulary (only for one loaded with :meth:`load_vocab`)."""
+        self._llama.close()
+
+
 class LlamaCppBackend:
     """A GGUF model running in-process on llama.cpp; implements ``Backend``."""
 
@@ -480,10 +629,12 @@ class LlamaCppBackend:
         self._info = info
         self._metadata = dict(metadata)
         self._vocab = vocab
-        self._bos_id = bos_id
         self._vocab_p = llama_cpp.llama_model_get_vocab(llama.model)
         self._lock = threading.Lock()
-        self._part_tokens: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        self.tokenizer = LlamaTokenizer(llama, vocab, bos_id, info.template)
+        """The model's own vocabulary (exact, in-process)."""
+        self.capabilities = IN_PROCESS
+        """Prefix cache, per-token streaming and token-id prompts: everything."""
         self.eval_chunk_tokens = EVAL_CHUNK_TOKENS
         """Prompt tokens evaluated between two looks at the cancel token."""
 
@@ -571,12 +722,7 @@ class LlamaCppBackend:
         for text in (chosen.prefix, chosen.suffix, chosen.middle):
             if _special_id(vocab.special_ids, text) is None:
                 raise ModelLoadError(f"{path}: FIM token {text!r} missing from the vocabulary")
-        bos_id: int | None = None
-        if chosen.bos is not None:
-            bos_id = _special_id(vocab.special_ids, chosen.bos)
-            if bos_id is None:
-                fallback = llama_cpp.llama_vocab_bos(vocab_p)
-                bos_id = fallback if fallback >= 0 else None
+        bos_id = _bos_for(vocab_p, vocab, chosen)
         info = ModelInfo(
             name=name or metadata.get("general.name") or path.stem,
             n_ctx=llama.n_ctx(),
@@ -606,62 +752,15 @@ class LlamaCppBackend:
 
     def tokenize(self, text: str) -> list[int]:
         """Token ids of ``text`` as plain text: no BOS, control-token texts not parsed."""
-        if len(text) <= MAX_TOKENIZE_PIECE:
-            return self._tokenize_piece(text)
-        ids: list[int] = []
-        for piece in split_for_tokenizer(text):
-            ids.extend(self._tokenize_piece(piece))
-        return ids
-
-    def _tokenize_piece(self, text: str) -> list[int]:
-        if not text:
-            return []
-        if self._vocab.spm_space_prefix and text.startswith(" "):
-            # SentencePiece adds a dummy space before every text it tokenizes; let that be
-            # the text's own first space instead of doubling it.
-            text = text[1:]
-            if not text:
-                return [self._space_id()]
-        try:
-            return list(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-        except RuntimeError as err:
-            raise BackendError(f"tokenization failed: {err}") from err
+        return self.tokenizer.tokenize(text)
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens ``text`` takes as plain text (no BOS)."""
-        return len(self.tokenize(text))
+        return self.tokenizer.count_tokens(text)
 
     def prompt_tokens(self, prompt: Prompt) -> list[int]:
         """The token ids ``prompt`` evaluates to (BOS, special parts, text parts)."""
-        ids: list[int] = []
-        if prompt.add_bos and self._bos_id is not None:
-            ids.append(self._bos_id)
-        for part in prompt.parts:
-            if isinstance(part, Special):
-                token = _special_id(self._vocab.special_ids, part.text)
-                if token is None:
-                    raise BackendError(
-                        f"the model has no special token {part.text!r} "
-                        f"(template {self._info.template.name})"
-                    )
-                ids.append(token)
-            elif len(part) >= _PART_CACHE_MIN_CHARS:
-                ids.extend(self._part_ids(part))
-            else:
-                ids.extend(self.tokenize(part))
-        return ids
-
-    def _part_ids(self, part: str) -> tuple[int, ...]:
-        """Tokens of a long prompt part, from a small LRU keyed by the text."""
-        found = self._part_tokens.get(part)
-        if found is None:
-            found = tuple(self.tokenize(part))
-            self._part_tokens[part] = found
-            while len(self._part_tokens) > _PART_CACHE_SIZE:
-                self._part_tokens.popitem(last=False)
-        else:
-            self._part_tokens.move_to_end(part)
-        return found
+        return self.tokenizer.prompt_tokens(prompt)
 
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         """Generate a completion for ``request``, checking ``cancel`` before every token.
@@ -671,8 +770,9 @@ class LlamaCppBackend:
         ``prompt.stop``; the text is cut before it) or ``should_stop``; LENGTH after
         ``max_tokens`` (or when the context is full); CANCELLED when ``cancel`` is set,
         before the next token is sampled; TIMEOUT once ``time_budget_ms`` has passed since
-        this call began and the text holds a complete line (the text is cut after its last
-        complete line, without the newline).
+        this call began and the text holds a complete line, or ``max_predict_ms`` has
+        passed since the first token. A time limit keeps whole lines only (the text up to
+        its last newline, without it) or nothing (see :mod:`~lsp_server.backends.stopping`).
 
         ``generated_tokens`` counts every sampled token, the ending control token
         included; ``evaluated_tokens`` the prompt tokens that were not in the KV cache.
@@ -705,11 +805,7 @@ class LlamaCppBackend:
                 "lower the context budget"
             )
         max_tokens = max(0, min(request.max_tokens, n_ctx - len(tokens)))
-        stops = tuple(s for s in (*request.stop, *request.prompt.stop) if s)
-        longest_stop = max((len(s) for s in stops), default=0)
-        budget_s = None if request.time_budget_ms is None else request.time_budget_ms / 1000
-
-        predict_s = None if request.max_predict_ms is None else request.max_predict_ms / 1000
+        policy = StopPolicy(request, started)
 
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = ""
@@ -754,6 +850,7 @@ class LlamaCppBackend:
                     raise BackendError(f"llama.cpp failed while generating: {err}") from err
                 if first_token_at is None:
                     first_token_at = time.perf_counter()
+                    policy.generation_started()
                     evaluated = self._llama.evaluated_count
                 generated += 1
                 if llama_cpp.llama_vocab_is_eog(self._vocab_p, token):
@@ -765,29 +862,10 @@ class LlamaCppBackend:
                     break
                 seen = len(text)
                 text += decoder.decode(self._piece(token))
-                if stops:
-                    cut = _find_stop(text, stops, max(0, seen - longest_stop + 1))
-                    if cut is not None:
-                        text = text[:cut]
-                        reason = StopReason.STOP
-                        break
-                if request.should_stop is not None and request.should_stop(text):
-                    reason = StopReason.STOP
-                    break
-                if (
-                    budget_s is not None
-                    and "\n" in text
-                    and time.perf_counter() - started >= budget_s
-                ):
-                    # Keep whole lines only: a line cut mid-way is rarely worth showing.
-                    text = text[: text.rindex("\n")]
-                    reason = StopReason.TIMEOUT
-                    break
-                if predict_s is not None and time.perf_counter() - first_token_at >= predict_s:
-                    # The hard limit: keep whole lines when there are some.
-                    if "\n" in text.strip("\n"):
-                        text = text[: text.rstrip("\n").rindex("\n")]
-                    reason = StopReason.TIMEOUT
+                # Stop sequences, should_stop and both time limits (whole lines only).
+                verdict = policy.check(text, seen)
+                if verdict is not None:
+                    text, reason = verdict.text, verdict.reason
                     break
         finally:
             gen.close()
@@ -850,21 +928,7 @@ class LlamaCppBackend:
 
     def _piece(self, token: int) -> bytes:
         """The UTF-8 bytes token ``token`` stands for (cached)."""
-        piece = self._vocab.pieces.get(token)
-        if piece is None:
-            piece = _token_piece(self._vocab_p, token)
-            self._vocab.pieces[token] = piece
-        return piece
-
-    def _space_id(self) -> int:
-        """The id of a lone space in a SentencePiece vocabulary."""
-        return int(self._llama.tokenize(b" ", add_bos=False, special=False)[-1])
-
-
-def _find_stop(text: str, stops: Sequence[str], start: int) -> int | None:
-    """Index of the earliest stop sequence in ``text[start:]``, or None."""
-    hits = [i for i in (text.find(s, start) for s in stops) if i >= 0]
-    return min(hits) if hits else None
+        return self.tokenizer.piece(token)
 
 
 def _token_piece(vocab_p: llama_cpp.llama_vocab_p, token: int) -> bytes:
@@ -906,6 +970,17 @@ def _read_vocab(vocab_p: llama_cpp.llama_vocab_p, metadata: Mapping[str, str]) -
         never_emit=frozenset(never_emit),
         spm_space_prefix=spm and space_prefix,
     )
+
+
+def _bos_for(vocab_p: llama_cpp.llama_vocab_p, vocab: _Vocab, template: FimTemplate) -> int | None:
+    """The BOS id a template wants: its own BOS text's token, else the vocabulary's BOS."""
+    if template.bos is None:
+        return None
+    bos_id = _special_id(vocab.special_ids, template.bos)
+    if bos_id is None:
+        fallback = llama_cpp.llama_vocab_bos(vocab_p)
+        bos_id = fallback if fallback >= 0 else None
+    return bos_id
 
 
 def _special_id(special_ids: Mapping[str, int], text: str) -> int | None:

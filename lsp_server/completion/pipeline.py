@@ -29,6 +29,7 @@ from lsp_server.backends.base import (
     Generation,
     GenerationRequest,
     StopReason,
+    capabilities_of,
 )
 from lsp_server.completion.cache import CacheHit, CacheKey, CompletionCache
 from lsp_server.completion.context import PREFIX_SHARE, build_context, cached_count
@@ -546,7 +547,7 @@ def complete(
     )
     t0 = time.perf_counter()
     window = None
-    if settings.kv_prompt:
+    if settings.kv_prompt and capabilities_of(backend).prefix_cache:
         window = kv_window(
             source,
             at,

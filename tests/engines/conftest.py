@@ -1,0 +1,126 @@
+"""Real inference engines for the remote-backend tests, started on loopback ports.
+
+llama-server comes from ``scripts/install-llama-server.sh`` (Debian sid's build, unpacked
+under ~/.cache/coder-lsp-dev); the model is the real Qwen2.5-Coder-0.5B that
+``scripts/test`` pulls. Both are required: the tests fail, never skip, when they are
+missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lsp_server.registry import load_registry, local_path
+
+DEV_CACHE = Path(os.environ.get("CODER_LSP_DEV_CACHE", Path.home() / ".cache/coder-lsp-dev"))
+LLAMA_SERVER = DEV_CACHE / "bin" / "llama-server"
+MODEL = "qwen2.5-coder-0.5b"
+API_KEY = "test-key-5f1c"
+"""The key the test engines require (a test value, not a secret)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def model_path() -> Path:
+    path = local_path(load_registry().get(MODEL))
+    assert path.is_file(), f"{path} missing: run scripts/test (it pulls {MODEL})"
+    return path
+
+
+def health(url: str) -> int | None:
+    """The /health status code, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except OSError:
+        return None
+
+
+class LlamaServer:
+    """One llama-server process on a loopback port (start, kill, restart)."""
+
+    def __init__(self, *, slots: int = 1, ctx: int = 2048, api_key: str | None = API_KEY):
+        assert LLAMA_SERVER.exists(), f"{LLAMA_SERVER} missing: run scripts/install-llama-server.sh"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.slots, self.ctx, self.api_key = slots, ctx, api_key
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.seen_loading = False
+        """Whether /health answered 503 (model loading) while starting."""
+
+    def start(self, *, wait: bool = True) -> LlamaServer:
+        cmd = [str(LLAMA_SERVER), "-m", str(model_path()), "--host", "127.0.0.1"]
+        cmd += ["--port", str(self.port), "-t", "1", "-np", str(self.slots), "-c"]
+        cmd += [str(self.ctx * self.slots)]
+        if self.api_key:
+            cmd += ["--api-key", self.api_key]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None and self.proc.poll() is None, "llama-server exited"
+            code = health(self.url)
+            if code == 503:
+                self.seen_loading = True
+            if code == 200:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"llama-server at {self.url} never became ready")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    def slots_busy(self) -> list[bool]:
+        """Whether each slot is processing (from /slots)."""
+        req = urllib.request.Request(
+            self.url + "/slots", headers={"Authorization": f"Bearer {self.api_key}"}
+        )
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return [bool(s.get("is_processing")) for s in json.load(r)]
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[LlamaServer]:
+    """A llama-server with the real Qwen 0.5B model, -t 1 -np 1 -c 2048, with an API key."""
+    server = LlamaServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_llama_server() -> Iterator[LlamaServer]:
+    """A llama-server of the test's own (to kill and restart); not started yet."""
+    server = LlamaServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api_key_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("CODER_LSP_API_KEY", API_KEY)
+    return API_KEY

@@ -1,0 +1,115 @@
+"""The OpenAI-compatible backend against a real OpenAI-compatible server:
+``python -m llama_cpp.server`` (llama-cpp-python's, the ``[server]`` extra) with the real
+Qwen 0.5B model and an API key.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from lsp_server.backends.base import CancelToken, GenerationRequest, StopReason
+from lsp_server.backends.openai import OpenAICompletionsBackend
+from lsp_server.backends.remote import DEFUSE
+from lsp_server.completion.prompt import render_fim_prompt
+from lsp_server.core import FimContext
+from lsp_server.errors import EngineAuthError
+from tests.engines.conftest import API_KEY, free_port, model_path
+
+pytestmark = pytest.mark.real_model
+
+CTX = FimContext(prefix="def add(a, b):\n    ", suffix="\n\nprint(add(1, 2))\n")
+
+
+@pytest.fixture(scope="module")
+def openai_url() -> Iterator[str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path())]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_ctx", "2048"]
+    cmd += ["--api_key", API_KEY]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, "llama_cpp.server exited"
+            try:
+                OpenAICompletionsBackend.connect(url, vocab=model_path(), api_key=API_KEY).close()
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "llama_cpp.server never answered"
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(30)
+
+
+def connect(url: str) -> OpenAICompletionsBackend:
+    return OpenAICompletionsBackend.connect(url, vocab=model_path(), api_key=API_KEY, n_ctx=2048)
+
+
+def request(b: OpenAICompletionsBackend, ctx: FimContext = CTX, **kw: object) -> GenerationRequest:
+    prompt = render_fim_prompt(b.info.template, ctx)
+    kw = {"max_tokens": 24, "time_budget_ms": None, "max_predict_ms": None, **kw}
+    return GenerationRequest(prompt, **kw)  # type: ignore[arg-type]
+
+
+def test_completion_through_v1_completions(openai_url: str) -> None:
+    b = connect(openai_url)
+    try:
+        got = b.generate(request(b), CancelToken())
+        assert got.text.startswith("return a + b")
+        assert got.stop_reason in (StopReason.EOS, StopReason.STOP, StopReason.LENGTH)
+        body = b.last_body or {}
+        assert "suffix" not in body
+        assert body["prompt"].startswith("<|fim_prefix|>def add")
+    finally:
+        b.close()
+
+
+def test_special_token_text_in_code_is_defused(openai_url: str) -> None:
+    b = connect(openai_url)
+    ctx = FimContext(prefix="# <|fim_middle|> in a comment\ndef f():\n    ", suffix="\n")
+    try:
+        b.generate(request(b, ctx, max_tokens=2), CancelToken())
+        prompt = (b.last_body or {})["prompt"]
+        assert prompt.count("<|fim_middle|>") == 1  # only the template's own marker
+        assert f"<{DEFUSE}|fim_middle|>" in prompt
+    finally:
+        b.close()
+
+
+def test_cancel_mid_generation(openai_url: str) -> None:
+    b = connect(openai_url)
+    cancel = CancelToken()
+    first = threading.Event()
+    result: list[object] = []
+
+    def should_stop(text: str) -> bool:
+        first.set()
+        return False
+
+    req = request(b, max_tokens=1500, should_stop=should_stop)
+    worker = threading.Thread(target=lambda: result.append(b.generate(req, cancel)))
+    try:
+        worker.start()
+        assert first.wait(60)
+        cancel.cancel()
+        worker.join(30)
+        assert not worker.is_alive()
+        assert result[0].stop_reason is StopReason.CANCELLED  # type: ignore[union-attr]
+    finally:
+        worker.join(30)
+        b.close()
+
+
+def test_wrong_key_is_refused(openai_url: str) -> None:
+    with pytest.raises(EngineAuthError) as err:
+        OpenAICompletionsBackend.connect(openai_url, vocab=model_path(), api_key="bad-key-77")
+    assert "bad-key-77" not in str(err.value)
