@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import llama_cpp
 import pytest
 
 from lsp_server.backends.threads import (
@@ -13,6 +13,7 @@ from lsp_server.backends.threads import (
     RequestTiming,
     available_cpus,
     policy_for,
+    quiet_openmp,
 )
 
 
@@ -172,6 +173,8 @@ class ScriptedPolicy:
 
 
 def test_backend_runs_each_generation_at_the_policys_count(tiny_model_path: Path) -> None:
+    import llama_cpp
+
     from lsp_server.backends.base import CancelToken, GenerationRequest
     from lsp_server.backends.llama_cpp import LlamaCppBackend
     from lsp_server.completion.prompt import render_fim_prompt
@@ -201,3 +204,30 @@ def test_backend_runs_each_generation_at_the_policys_count(tiny_model_path: Path
         assert all(t.generated_tokens > 0 and t.evaluated_tokens > 0 for t in policy.seen)
     finally:
         b.close()
+
+
+def test_openmp_threads_sleep_unless_the_user_chose() -> None:
+    env: dict[str, str] = {}
+    assert quiet_openmp(env)
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    mine = {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert not quiet_openmp(mine)
+    assert mine == {"OMP_WAIT_POLICY": "ACTIVE"}
+    spins = {"GOMP_SPINCOUNT": "10000"}
+    assert not quiet_openmp(spins)
+    assert "OMP_WAIT_POLICY" not in spins
+
+
+def test_the_server_process_sets_it_before_llama_cpp_loads() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys; import lsp_server.backends.llama_cpp; "
+        "print(os.environ.get('OMP_WAIT_POLICY'), 'llama_cpp' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["PASSIVE", "True"]
