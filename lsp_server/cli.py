@@ -44,7 +44,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     opts = {"default": argparse.SUPPRESS}
     p.add_argument("--model", help="registry name (coder-lsp models list) or .gguf path", **opts)
     p.add_argument("--n-ctx", type=int, help="context window in tokens", **opts)
-    p.add_argument("--n-threads", type=int, help="CPU threads (default: cores)", **opts)
+    p.add_argument("--n-threads", type=int, help="CPU threads (default: adapts to load)", **opts)
     p.add_argument("--n-gpu-layers", type=int, help="layers to offload to the GPU (-1 all)", **opts)
     p.add_argument("--max-tokens", type=int, help="maximum generated tokens", **opts)
     p.add_argument("--template", help="force a FIM template (deepseek, qwen, …)", **opts)

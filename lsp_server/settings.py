@@ -53,7 +53,8 @@ class Settings:
     n_ctx: int = 4096
     """Context window in tokens (clamped to what the model was trained on)."""
     n_threads: int | None = None
-    """CPU threads for llama.cpp; None means one per physical core."""
+    """CPU threads for llama.cpp; None adapts per request between 1 and the available CPUs
+    (at most 8) to whatever runs beside it (lsp_server.backends.threads)."""
     n_gpu_layers: int = 0
     """Layers to offload to the GPU (-1 = all); needs a CUDA or Metal build of llama-cpp-python."""
     max_tokens: int = 128

@@ -57,6 +57,7 @@ from lsp_server.backends.templates import (
     get_template,
     template_from_tokens,
 )
+from lsp_server.backends.threads import FixedThreads, RequestTiming, ThreadPolicy, policy_for
 from lsp_server.core import Prompt, Special
 from lsp_server.errors import BackendError, ModelLoadError
 
@@ -412,15 +413,6 @@ the same strings from one keystroke to the next: no need to tokenize them again)
 _MARKER = re.compile(r"<[|｜].*[|｜]>")
 
 
-def _default_threads() -> int:
-    """Threads for llama.cpp: the CPUs this process may use, at most 8 (more rarely helps)."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(available, 8))
-
-
 @dataclass(slots=True)
 class _Vocab:
     """Token facts read once after loading."""
@@ -637,6 +629,9 @@ class LlamaCppBackend:
         """Prefix cache, per-token streaming and token-id prompts: everything."""
         self.eval_chunk_tokens = EVAL_CHUNK_TOKENS
         """Prompt tokens evaluated between two looks at the cancel token."""
+        self._n_threads = int(llama.context_params.n_threads)
+        self.threads: ThreadPolicy = FixedThreads(self._n_threads)
+        """Chooses the thread count of each generation (lsp_server.backends.threads)."""
 
     # --- loading --------------------------------------------------------------------
 
@@ -658,7 +653,8 @@ class LlamaCppBackend:
             name: Name to report in :attr:`info` (default: the GGUF's ``general.name``,
                 else the file name).
             n_ctx: Context size in tokens; clamped to the model's training context.
-            n_threads: CPU threads (default: available CPUs, at most 8).
+            n_threads: CPU threads (default: adapted per request between 1 and the
+                available CPUs, at most 8; see lsp_server.backends.threads).
             n_gpu_layers: Layers to offload to a GPU (-1 for all).
             template: Force a FIM template by name instead of detecting it.
 
@@ -673,7 +669,8 @@ class LlamaCppBackend:
             logger.info("n_ctx %d clamped to the model's training context %d", n_ctx, trained)
             n_ctx = trained
         n_ctx = max(n_ctx, 16)
-        threads = n_threads if n_threads and n_threads > 0 else _default_threads()
+        policy = policy_for(n_threads)
+        threads = policy.max_threads
 
         _install_native_logging()
         _recent_errors.clear()
@@ -704,10 +701,12 @@ class LlamaCppBackend:
         logger.info("loaded %s in %.0f ms", path, (time.perf_counter() - started) * 1000)
 
         try:
-            return cls._from_llama(llama, path, name, template)
+            backend = cls._from_llama(llama, path, name, template)
         except ModelLoadError:
             llama.close()
             raise
+        backend.threads = policy
+        return backend
 
     @classmethod
     def _from_llama(
@@ -813,6 +812,7 @@ class LlamaCppBackend:
         evaluated = 0
         reason = StopReason.LENGTH
         first_token_at: float | None = None
+        threads = self._use_threads(self.threads.next_threads())
         self._llama.evaluated_count = 0
         self._llama.llama_seconds = 0.0
         if not self._eval_prompt(tokens, cancel):
@@ -883,16 +883,27 @@ class LlamaCppBackend:
             generate_ms=(ended - prompt_end) * 1000,
             llama_ms=self._llama.llama_seconds * 1000,
         )
+        self.threads.record(
+            RequestTiming(threads, evaluated, prompt_end - started, generated, ended - prompt_end)
+        )
         logger.debug(
-            "generated %d tokens (%s); prompt %d tokens, %d evaluated; %.0f + %.0f ms",
+            "generated %d tokens (%s); prompt %d tokens, %d evaluated; %.0f + %.0f ms; %d threads",
             generated,
             reason.value,
             len(tokens),
             evaluated,
             result.prompt_ms,
             result.generate_ms,
+            threads,
         )
         return result
+
+    def _use_threads(self, n: int) -> int:
+        """Make llama.cpp run the next decodes on ``n`` threads (a cheap call); return n."""
+        if n != self._n_threads:
+            llama_cpp.llama_set_n_threads(self._llama.ctx, n, n)
+            self._n_threads = n
+        return n
 
     def _eval_prompt(self, tokens: Sequence[int], cancel: CancelToken) -> bool:
         """Evaluate all but the last prompt token in chunks; False when cancelled first.

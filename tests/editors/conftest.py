@@ -13,12 +13,14 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cpuload import busy_loop, wanted
 from tests.tinymodel import write_tiny_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +66,16 @@ def real_model_path() -> Path:
     return require(
         models / REAL_MODEL_FILE, "real model", f".venv/bin/coder-lsp models pull {REAL_MODEL_NAME}"
     )
+
+
+@pytest.fixture(autouse=True)
+def cpu_load() -> Iterator[None]:
+    """One busy CPU loop beside each test when CODER_LSP_TEST_CPU_LOAD=1 (tests/cpuload.py)."""
+    if not wanted():
+        yield
+        return
+    with busy_loop():
+        yield
 
 
 @dataclass(frozen=True)
