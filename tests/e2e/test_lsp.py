@@ -261,7 +261,11 @@ async def test_positions_past_the_end_and_unopened_documents(client, tiny_model_
     assert never_opened is not None and not never_opened.items
 
 
-async def test_cancel_request_stops_generation(client: LanguageClient, endless_model_path):
+async def test_cancel_request_answers_at_once_and_a_newer_request_is_served(
+    client: LanguageClient, endless_model_path
+):
+    """A cancelled request is answered (an error) at once; its generation, which goes on
+    into the cache, gives way to the next request."""
     await start(
         client,
         "visual-studio-code",
@@ -278,7 +282,7 @@ async def test_cancel_request_stops_generation(client: LanguageClient, endless_m
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
     with pytest.raises(Exception, match="cancel"):
         await asyncio.wait_for(pending, timeout=5)
-    # The worker is free again at once: a new request is answered.
+    # The endless generation goes on until a newer request supersedes it: this one.
     got = await asyncio.wait_for(inline(client, 0, 0), timeout=10)
     assert got is not None
     status = await client.workspace_execute_command_async(
