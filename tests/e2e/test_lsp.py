@@ -100,6 +100,31 @@ async def test_inline_completion_for_each_editor(client: LanguageClient, tiny_mo
     assert got.items[0].range is None
 
 
+async def test_log_reaches_the_client_with_its_level(client: LanguageClient, tiny_model_path):
+    """The server's log goes to window/logMessage typed by level (INFO as Info, WARNING as
+    Warning), not to stderr, which editors show as errors."""
+    await start(
+        client,
+        "visual-studio-code",
+        {"model": str(tiny_model_path), "nThreads": 1, "logLevel": "info"},
+    )
+    open_doc(client)
+    await inline(client, 1, 4)
+    for _ in range(100):  # the "complete" line is logged just before the answer is sent
+        if any("complete add.py" in m.message for m in client.log_messages):
+            break
+        await asyncio.sleep(0.02)
+    by_text = {m.message: m.type for m in client.log_messages}
+    completed = [t for m, t in by_text.items() if "complete add.py:1:4" in m]
+    assert completed == [types.MessageType.Info], by_text
+    loaded = {t for m, t in by_text.items() if "loaded" in m and "in " in m}
+    assert loaded == {types.MessageType.Info}, by_text
+    # llama.cpp's own warning about the tiny model's vocabulary, through the log.
+    warned = [t for m, t in by_text.items() if "special_eot_id" in m]
+    assert warned == [types.MessageType.Warning], by_text
+    assert all(m.startswith("lsp_server.") for m in by_text), by_text
+
+
 @pytest.mark.parametrize("spec", CLIENTS)
 async def test_completion_popup_has_the_same_text(client: LanguageClient, tiny_model_path, spec):
     await start(client, spec, {"model": str(tiny_model_path), "nThreads": 1})
