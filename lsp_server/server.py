@@ -498,9 +498,12 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
         )
         if completion is None:
             return types.InlineCompletionList(items=[])
-        item = types.InlineCompletionItem(insert_text=completion.text)
-        if completion.replace_chars:
-            item.range = ls.range_for(text, offset, completion)
+        # Always a range, even an empty one at the cursor: without one VS Code takes the
+        # text to replace the word at the cursor up to the line's end, and a completion
+        # typed into the middle of a word ("ret" + "urn a + b") is then never shown.
+        item = types.InlineCompletionItem(
+            insert_text=completion.text, range=ls.range_for(text, offset, completion)
+        )
         return types.InlineCompletionList(items=[item])
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())
