@@ -7,6 +7,9 @@
   replaces the waiting one and cancels the running one (the model can only serve one);
   both answer empty at once, and the running generation stops at its next token (or
   prompt chunk), so a request never waits behind a superseded one for longer than that.
+* A request the client cancels (``$/cancelRequest``) answers at once but its job goes on,
+  so its completion lands in the cache for the editor's next request at the same spot
+  ("cancel to cache"); only a newer request, a closed document or a reload stop it.
 * Recent completions (typed-through / repeats) and prompt windows are kept per loaded
   model; every request's figures go to :attr:`Engine.stats`.
 * A model that failed to load is remembered with its error; requests answer empty at once
@@ -341,11 +344,12 @@ class Engine:
         try:
             result = await asyncio.shield(job.future)
         except asyncio.CancelledError:
-            job.cancel.cancel()  # $/cancelRequest: stop at the next token
-            with self._lock:
-                if self._pending is job:
-                    self._pending = None
-                    self.waiting = 0
+            # $/cancelRequest: the client stopped waiting, not necessarily wanting. Editors
+            # cancel a request they will ask again for the same spot (VS Code gives inline
+            # providers 750 ms before it opens its suggest widget), so the job goes on
+            # into the completion cache, where that next request finds it at once. A newer
+            # request still supersedes it within a token, as above.
+            job.future.add_done_callback(_consume)
             self._record(job, None)
             raise
         if result is None:
@@ -409,6 +413,12 @@ class Engine:
         for job in jobs:
             job.cancel.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _consume(future: asyncio.Future[PipelineResult | None]) -> None:
+    """Retrieve the outcome of a job nobody awaits any more (no 'never retrieved' warning)."""
+    if not future.cancelled() and future.exception() is not None:
+        logger.info("a cancelled request's completion failed: %s", future.exception())
 
 
 @dataclass(slots=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -34,6 +36,74 @@ STATUS_NOTIFICATION = "coder-lsp/status"
 CMD_PULL_MODEL = "coder-lsp.pullModel"
 CMD_STATUS = "coder-lsp.status"
 CMD_STATS = "coder-lsp.stats"
+
+
+_MESSAGE_TYPES = (
+    (logging.ERROR, types.MessageType.Error),
+    (logging.WARNING, types.MessageType.Warning),
+    (logging.INFO, types.MessageType.Info),
+)
+
+
+def message_type(level: int) -> types.MessageType:
+    """The ``window/logMessage`` type of a logging level (DEBUG and below: Debug)."""
+    for threshold, kind in _MESSAGE_TYPES:
+        if level >= threshold:
+            return kind
+    return types.MessageType.Debug
+
+
+class ClientLogHandler(logging.Handler):
+    """Sends log records to the client as ``window/logMessage``, typed by their level.
+
+    Editors show a server's stderr as errors (VS Code's output channel marks every line
+    ``[error]``; Neovim writes it to its log at ERROR); a typed logMessage lets them show
+    INFO as info. Records may come from any thread: they are sent from the event loop.
+    """
+
+    def __init__(self, server: LanguageServer, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._server = server
+        self._loop = loop
+        self._sending = threading.local()
+        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the record for the client (dropped when the loop is gone)."""
+        if getattr(self._sending, "active", False):
+            return  # a record logged while sending one: never loop
+        try:
+            params = types.LogMessageParams(
+                type=message_type(record.levelno), message=self.format(record)
+            )
+            self._loop.call_soon_threadsafe(self._send, params)
+        except RuntimeError:  # the loop is closed: the session is over
+            pass
+
+    def _send(self, params: types.LogMessageParams) -> None:
+        self._sending.active = True
+        try:
+            self._server.window_log_message(params)
+        except Exception:  # the transport may be closing; nowhere left to report it
+            pass
+        finally:
+            self._sending.active = False
+
+
+def log_to_client(server: LanguageServer) -> None:
+    """Send the log to the client from now on, instead of stderr.
+
+    A log file given with ``--log-file`` keeps being written; only the handler that writes
+    to stderr is replaced (uncaught errors still reach stderr, where they belong).
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        to_stderr = isinstance(handler, logging.StreamHandler) and getattr(
+            handler, "stream", None
+        ) in (sys.stderr, sys.__stderr__)
+        if to_stderr or isinstance(handler, ClientLogHandler):
+            root.removeHandler(handler)
+    root.addHandler(ClientLogHandler(server, asyncio.get_running_loop()))
 
 
 class CoderLanguageServer(LanguageServer):
@@ -321,6 +391,7 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
     @server.feature(types.INITIALIZE)
     def initialize(ls: CoderLanguageServer, params: types.InitializeParams) -> None:
         """initialize: negotiate the position encoding and read initializationOptions."""
+        log_to_client(ls)
         ls.encoding = normalize_encoding(ls.workspace.position_encoding)
         item_caps = (
             params.capabilities.text_document
@@ -427,9 +498,12 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
         )
         if completion is None:
             return types.InlineCompletionList(items=[])
-        item = types.InlineCompletionItem(insert_text=completion.text)
-        if completion.replace_chars:
-            item.range = ls.range_for(text, offset, completion)
+        # Always a range, even an empty one at the cursor: without one VS Code takes the
+        # text to replace the word at the cursor up to the line's end, and a completion
+        # typed into the middle of a word ("ret" + "urn a + b") is then never shown.
+        item = types.InlineCompletionItem(
+            insert_text=completion.text, range=ls.range_for(text, offset, completion)
+        )
         return types.InlineCompletionList(items=[item])
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())

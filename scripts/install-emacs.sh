@@ -38,7 +38,7 @@ chmod +x "$BIN/emacs-28"
 if [ "${CODER_LSP_SKIP_EMACS30:-}" = "1" ]; then exit 0; fi
 APT="$CACHE/apt-bpo"
 ROOT="$CACHE/emacs-30"
-if ! "$BIN/emacs-30" --version 2>/dev/null | grep -q '^GNU Emacs 3[0-9]'; then
+if ! [ -x "$ROOT/usr/bin/emacs-nox" ] || ! ls "$ROOT"/usr/libexec/emacs/3[0-9].*/*/*.pdmp >/dev/null 2>&1; then
   log "downloading Emacs from bookworm-backports into $APT"
   mkdir -p "$APT/lists/partial" "$APT/archives/partial" "$APT/cache" \
     "$APT/etc/sources.list.d" "$APT/etc/preferences.d"
@@ -63,18 +63,27 @@ if ! "$BIN/emacs-30" --version 2>/dev/null | grep -q '^GNU Emacs 3[0-9]'; then
     case "$(basename "$deb")" in emacs-el_*) continue ;; esac  # sources only; .elc are in emacs-common
     dpkg-deb -x "$deb" "$ROOT"
   done
-  ver="$(ls "$ROOT/usr/share/emacs" | grep -E '^[0-9]+\.[0-9]+$' | sort -V | tail -n1)"
-  arch="$(ls -d "$ROOT/usr/libexec/emacs/$ver"/*/ | head -n1)"
-  pdmp="$(ls "$arch"*.pdmp | head -n1)"
-  loadpath="$(find "$ROOT/usr/share/emacs/$ver/lisp" -type d | sort | tr '\n' ':')"
-  cat > "$BIN/emacs-30" <<WRAP
+fi
+# The wrapper is written on every run, so an older one is replaced too.
+ver="$(ls "$ROOT/usr/share/emacs" | grep -E '^[0-9]+\.[0-9]+$' | sort -V | tail -n1)"
+arch="$(ls -d "$ROOT/usr/libexec/emacs/$ver"/*/ | head -n1)"
+pdmp="$(ls "$arch"*.pdmp | head -n1)"
+loadpath="$(find "$ROOT/usr/share/emacs/$ver/lisp" -type d | sort | tr '\n' ':')"
+# The system's dynamic loader with --library-path, not LD_LIBRARY_PATH: the private
+# libraries are for Emacs alone; the language server it starts must not inherit them.
+# --argv0 names a launcher next to emacs-nox as Emacs's own executable: the Emacs processes
+# it starts itself (native compilation) go through the launcher too, and Emacs finds its
+# preloaded native code relative to it (../lib/emacs/$ver/native-lisp).
+loader="$(readlink -f /lib64/ld-linux-x86-64.so.2)"
+launcher="$ROOT/usr/bin/emacs-coder-lsp"
+cat > "$launcher" <<WRAP
 #!/bin/sh
 # Emacs $ver unpacked from bookworm-backports; -Q keeps the system's site-start (Emacs 28's
 # elpa packages) out of its load-path.
-export LD_LIBRARY_PATH="$ROOT/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 export EMACSPATH="$arch" EMACSDATA="$ROOT/usr/share/emacs/$ver/etc" EMACSLOADPATH="$loadpath"
-exec "$ROOT/usr/bin/emacs-nox" --dump-file="$pdmp" "\$@"
+exec "$loader" --argv0 "$launcher" --library-path "$ROOT/usr/lib/x86_64-linux-gnu" "$ROOT/usr/bin/emacs-nox" --dump-file="$pdmp" "\$@"
 WRAP
-  chmod +x "$BIN/emacs-30"
-fi
+chmod +x "$launcher"
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$launcher" > "$BIN/emacs-30"
+chmod +x "$BIN/emacs-30"
 "$BIN/emacs-30" --version | head -n1 >&2

@@ -252,6 +252,16 @@ The plist holds :start :end :text :display :tick."
   (let ((server (and (bound-and-true-p eglot--managed-mode) (eglot-current-server))))
     (and server (cl-typep server 'coder-lsp-server) (jsonrpc-running-p server) server)))
 
+(defun coder-lsp-complete ()
+  "Ask for a completion at point now, explicitly.
+No idle delay, and the server asks the model again instead of answering from its cache."
+  (interactive)
+  (when coder-lsp--timer (cancel-timer coder-lsp--timer) (setq coder-lsp--timer nil))
+  (coder-lsp-dismiss)
+  (if (coder-lsp--server)
+      (coder-lsp-request t)
+    (message "coder-lsp: %s" (or (plist-get coder-lsp-status :state) "not running"))))
+
 (defun coder-lsp-request (&optional invoked)
   "Ask for a completion at point now.
 INVOKED non-nil means the user asked explicitly."
@@ -307,17 +317,60 @@ INVOKED non-nil means the user asked explicitly."
       (delete-region (plist-get edit :start) (plist-get edit :end))
       (insert (plist-get edit :text)))))
 
+(defun coder-lsp-next-word (text)
+  "The start of TEXT that accepting the next word inserts.
+The blanks before a word plus its run of word characters (letters, digits, `_'), or
+of other non-blank characters; a suggestion that starts a new line gives that line
+break with the new line's indentation."
+  (cond ((string-match "\\`\n[ \t]*" text) (match-string 0 text))
+        ((string-match "\\`[ \t]*\\(?:[[:alnum:]_]+\\|[^[:alnum:]_[:space:]]+\\)" text)
+         (match-string 0 text))
+        (t text)))
+
+(defun coder-lsp-next-line (text)
+  "The start of TEXT that accepting the next line inserts.
+The text up to the next line break; a suggestion that starts with a line break gives
+the break and the line after it."
+  (string-match "\\`\n?[^\n]*" text)
+  (match-string 0 text))
+
+(defun coder-lsp--accept-part (pick)
+  "Insert the start of the ghost text that PICK chooses (all of it: a full accept).
+Typing on asks the server again, whose cache answers the rest at once."
+  (let* ((edit coder-lsp--edit)
+         (display (and edit (plist-get edit :display)))
+         (part (and display (funcall pick display))))
+    (if (or (null part) (string-empty-p part) (equal part display))
+        (coder-lsp-accept)
+      (coder-lsp-dismiss)
+      (insert part))))
+
+(defun coder-lsp-accept-word ()
+  "Insert the next word of the ghost text."
+  (interactive)
+  (coder-lsp--accept-part #'coder-lsp-next-word))
+
+(defun coder-lsp-accept-line ()
+  "Insert the next line of the ghost text."
+  (interactive)
+  (coder-lsp--accept-part #'coder-lsp-next-line))
+
 (defun coder-lsp--accept-filter (cmd)
-  "Return CMD when ghost text is shown, else nil (TAB keeps its usual meaning)."
+  "Return CMD when ghost text is shown, else nil (the key keeps its usual meaning)."
   (and (coder-lsp-visible-p) cmd))
 
 (defvar coder-lsp-mode-map
-  (let ((map (make-sparse-keymap))
-        (accept `(menu-item "" coder-lsp-accept :filter coder-lsp--accept-filter)))
-    (define-key map (kbd "TAB") accept)
-    (define-key map (kbd "<tab>") accept)
+  (let ((map (make-sparse-keymap)))
+    (dolist (binding '(("TAB" . coder-lsp-accept) ("<tab>" . coder-lsp-accept)
+                       ("M-<right>" . coder-lsp-accept-word)
+                       ("C-M-<right>" . coder-lsp-accept-line)))
+      (define-key map (kbd (car binding))
+                  `(menu-item "" ,(cdr binding) :filter coder-lsp--accept-filter)))
+    (define-key map (kbd "C-c \\") #'coder-lsp-complete)
     map)
-  "Keys of `coder-lsp-mode': TAB accepts ghost text when one is shown.")
+  "Keys of `coder-lsp-mode'.
+While ghost text is shown TAB accepts it, M-<right> its next word and C-M-<right> its
+next line; otherwise they keep their usual meaning.  C-c \\ asks for a completion now.")
 
 (defun coder-lsp--schedule ()
   "Ask again after `coder-lsp-idle-delay' seconds without a command."
@@ -345,7 +398,8 @@ INVOKED non-nil means the user asked explicitly."
     (coder-lsp-dismiss))
   ;; After any command, not only edits: moving to an empty line is when a suggestion helps
   ;; most.  The server cancels a superseded generation at its next token.
-  (when (and (not (minibufferp)) (not (coder-lsp-visible-p)) (coder-lsp--server))
+  (when (and (not (minibufferp)) (not (coder-lsp-visible-p)) (coder-lsp--server)
+             (not (eq this-command 'coder-lsp-complete)))
     (coder-lsp--schedule)))
 
 ;;;###autoload

@@ -504,7 +504,8 @@ def complete(
             ``window_align_lines`` are read when present; see the module constants).
         cancel: Set by the engine when a newer request supersedes this one.
         tree: The document's syntax tree, for the trigger.
-        cache: Recent completions; consulted before the model and filled after it.
+        cache: Recent completions; consulted before the model (unless the request was
+            invoked explicitly) and filled after it.
         windows: Recent prompt windows (keeps the prompt's start stable while typing).
         repo_files: ``(path, content)`` pairs of other files to put first in the prompt.
         repo_context: Called with a token budget (``settings.repo_share`` of the prompt)
@@ -592,7 +593,9 @@ def complete(
         suffix=prompt_ctx.suffix,
         typed=key_typed,
     )
-    if cache is not None:
+    if cache is not None and not request.invoked:
+        # An explicit request (the user's trigger key) always asks the model: the cached
+        # answer may be one a busy machine cut short, or the empty one it gave up with.
         t0 = time.perf_counter()
         found = cache.get(key)
         timings["cache_ms"] = (time.perf_counter() - t0) * 1000

@@ -97,7 +97,33 @@ async def test_inline_completion_for_each_editor(client: LanguageClient, tiny_mo
     got = await inline(client, 1, 4)
     assert got is not None and got.items
     assert got.items[0].insert_text == DEFAULT_COMPLETION
-    assert got.items[0].range is None
+    cursor = types.Position(line=1, character=4)  # explicit: VS Code reads none as the word
+    assert got.items[0].range == types.Range(start=cursor, end=cursor)
+
+
+async def test_log_reaches_the_client_with_its_level(client: LanguageClient, tiny_model_path):
+    """The server's log goes to window/logMessage typed by level (INFO as Info, WARNING as
+    Warning), not to stderr, which editors show as errors."""
+    await start(
+        client,
+        "visual-studio-code",
+        {"model": str(tiny_model_path), "nThreads": 1, "logLevel": "info"},
+    )
+    open_doc(client)
+    await inline(client, 1, 4)
+    for _ in range(100):  # the "complete" line is logged just before the answer is sent
+        if any("complete add.py" in m.message for m in client.log_messages):
+            break
+        await asyncio.sleep(0.02)
+    by_text = {m.message: m.type for m in client.log_messages}
+    completed = [t for m, t in by_text.items() if "complete add.py:1:4" in m]
+    assert completed == [types.MessageType.Info], by_text
+    loaded = {t for m, t in by_text.items() if "loaded" in m and "in " in m}
+    assert loaded == {types.MessageType.Info}, by_text
+    # llama.cpp's own warning about the tiny model's vocabulary, through the log.
+    warned = [t for m, t in by_text.items() if "special_eot_id" in m]
+    assert warned == [types.MessageType.Warning], by_text
+    assert all(m.startswith("lsp_server.") for m in by_text), by_text
 
 
 @pytest.mark.parametrize("spec", CLIENTS)
@@ -261,7 +287,11 @@ async def test_positions_past_the_end_and_unopened_documents(client, tiny_model_
     assert never_opened is not None and not never_opened.items
 
 
-async def test_cancel_request_stops_generation(client: LanguageClient, endless_model_path):
+async def test_cancel_request_answers_at_once_and_a_newer_request_is_served(
+    client: LanguageClient, endless_model_path
+):
+    """A cancelled request is answered (an error) at once; its generation, which goes on
+    into the cache, gives way to the next request."""
     await start(
         client,
         "visual-studio-code",
@@ -278,7 +308,7 @@ async def test_cancel_request_stops_generation(client: LanguageClient, endless_m
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
     with pytest.raises(Exception, match="cancel"):
         await asyncio.wait_for(pending, timeout=5)
-    # The worker is free again at once: a new request is answered.
+    # The endless generation goes on until a newer request supersedes it: this one.
     got = await asyncio.wait_for(inline(client, 0, 0), timeout=10)
     assert got is not None
     status = await client.workspace_execute_command_async(

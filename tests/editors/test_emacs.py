@@ -10,7 +10,9 @@ packages out).
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +115,20 @@ def test_missing_server_binary(version: str, workspace: Workspace) -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 def test_server_crash_restarts_then_gives_up(version: str, workspace: Workspace) -> None:
     """A killed server is restarted once and works again; the next kill is final."""
-    pidfile = workspace.root / "server.pid"
+    pidfile, envfile = workspace.root / "server.pid", workspace.root / "server.env"
     inner = " ".join(shlex.quote(a) for a in server_command())
-    cmd = ["sh", "-c", f"echo $$ > {shlex.quote(str(pidfile))}; exec {inner}"]
+    record = f"echo $$ > {shlex.quote(str(pidfile))}; env > {shlex.quote(str(envfile))}"
+    cmd = ["sh", "-c", f"{record}; exec {inner}"]
     data = drive(
         version, "crash", workspace, cmd=cmd, E2E_PIDFILE=str(pidfile), E2E_MAX_RESTARTS="1"
     )
+    # The server gets the user's environment, not the test Emacs build's private libraries.
+    leaked = [v for v in envfile.read_text().splitlines() if v.startswith("LD_LIBRARY_PATH=")]
+    assert (
+        leaked == [f"LD_LIBRARY_PATH={os.environ['LD_LIBRARY_PATH']}"]
+        if os.environ.get("LD_LIBRARY_PATH")
+        else leaked == []
+    ), leaked
     assert data["first_pid"] != data["second_pid"]
     assert data["restarted"] is True
     assert data["ghost_after_restart"] == DEFAULT_COMPLETION
@@ -155,3 +165,39 @@ def test_real_model_sensible_completion(workspace: Workspace) -> None:
     ghost = data["ghost"]
     assert "return" in ghost and "a" in ghost and "b" in ghost and "+" in ghost, ghost
     assert data["accepted_line"].strip().startswith("return"), data["accepted_line"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_partial_accept_and_explicit_request(version: str, workspace: Workspace) -> None:
+    """M-<right> accepts the next word, C-M-<right> the next line; C-c \\ asks now, and the
+    server answers it from the model, not from its cache."""
+    data = drive(version, "partial", workspace)
+    assert data["ghost"] == DEFAULT_COMPLETION
+    assert data["after_word"] == "    return"
+    assert data["ghost_after_word"] == " a + b"  # the rest, from the server's cache
+    assert data["after_line"] == "    " + DEFAULT_COMPLETION
+    assert data["cache_before_key"] == "exact"
+    assert data["cache_after_key"] == "miss"
+    assert data["ghost_after_key"] == DEFAULT_COMPLETION
+    assert ours(data) == []
+
+
+def test_real_model_ghost_text_mid_word(workspace: Workspace) -> None:
+    """Qwen2.5-Coder-0.5B (Emacs 30): ``ret`` typed at 150 ms a key in a function body, then
+    a pause, shows ghost text; M-<right> accepts a word of it, TAB the rest; then at a line
+    start."""
+    model = real_model_path()
+    data = drive("30", "midword_real", workspace, model=str(model), timeout_s=240)
+    typed = "    ret"
+    assert data["typed_line"] == typed
+    ghost = data["ghost"]
+    first = ghost.split("\n")[0]
+    assert first.strip(), ghost
+    assert (typed + first).startswith(data["after_word"]) and data["after_word"] != typed
+    assert data["after_rest"] == typed + first, (data["after_rest"], ghost)
+    assert data["ghost2"].strip()
+    print(
+        f"emacs 30: time to ghost text mid-word {data['midword_ms']:.0f} ms, "
+        f"line start {data['linestart_ms']:.0f} ms; ghost {ghost!r}, then {data['ghost2']!r}",
+        file=sys.stderr,
+    )

@@ -9,6 +9,7 @@ plugin's own extmark ghost text, 0.12 the native ``vim.lsp.inline_completion``.
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,39 @@ def test_real_model_sensible_completion(version: str, workspace: Workspace) -> N
     ghost = data["ghost"]
     assert "return" in ghost and "a" in ghost and "b" in ghost and "+" in ghost, ghost
     assert data["accepted_line"].strip().startswith("return"), data["accepted_line"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_partial_accept_and_explicit_request(version: str, workspace: Workspace) -> None:
+    """<M-Right> accepts the next word, <M-C-Right> the next line; <M-\\> asks now, and the
+    server answers it from the model, not from its cache."""
+    data = drive(version, "partial", workspace)
+    assert data["ghost"] == DEFAULT_COMPLETION
+    assert data["after_word"] == "    return"
+    assert data["ghost_after_word"] == " a + b"  # the rest, from the server's cache
+    assert data["after_line"] == "    " + DEFAULT_COMPLETION
+    assert data["cache_before_key"] == "exact"
+    assert data["cache_after_key"] == "miss"
+    assert data["ghost_after_key"] == DEFAULT_COMPLETION
+    assert data["messages"] == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_real_model_ghost_text_mid_word(version: str, workspace: Workspace) -> None:
+    """Qwen2.5-Coder-0.5B: ``ret`` typed at 150 ms a key in a function body, then a pause,
+    shows ghost text; <M-Right> accepts a word of it, <Tab> the rest; then at a line start."""
+    model = real_model_path()
+    data = drive(version, "midword_real", workspace, model=str(model), timeout_s=240)
+    typed = "    ret"
+    assert data["typed_line"] == typed
+    ghost = data["ghost"]
+    first = ghost.split("\n")[0]
+    assert first.strip(), ghost
+    assert (typed + first).startswith(data["after_word"]) and data["after_word"] != typed
+    assert data["after_rest"] == typed + first, (data["after_rest"], ghost)
+    assert data["ghost2"].strip()
+    print(
+        f"nvim {version}: time to ghost text mid-word {data['midword_ms']:.0f} ms, "
+        f"line start {data['linestart_ms']:.0f} ms; ghost {ghost!r}, then {data['ghost2']!r}",
+        file=sys.stderr,
+    )

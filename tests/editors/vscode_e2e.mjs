@@ -7,7 +7,9 @@
 //   config: {playwrightDir, chromium, url, folder, scenario, name?, artifacts, timeoutMs,
 //            file?, type?, expectGhost?, diskFile?, releaseFile?}
 // Scenarios: complete (type, ghost text, Tab, save), missing (no server binary),
-//            crash (server dies at start), loading (slow model load, then ready).
+//            crash (server dies at start), loading (slow model load, then ready),
+//            midword (type a word's start at human speed, pause, ghost text; accept a word,
+//            then the rest; then at a line start), starting (type before the server runs).
 
 import { createRequire } from "node:module";
 import * as fs from "node:fs";
@@ -197,6 +199,97 @@ async function toggleOffAndOn(page) {
   await page.keyboard.press("Escape");
 }
 
+/** Poll for non-empty ghost text for up to `timeout` ms; returns it or null. */
+async function waitGhost(page, timeout) {
+  return poll(async () => {
+    const g = await ghostText(page);
+    return g.trim() ? g : null;
+  }, timeout, 50);
+}
+
+/** Save and return the file on disk once it differs from `before` (or after 10 s). */
+async function saveAndRead(page, before) {
+  await page.keyboard.press("Control+S");
+  const text = await poll(async () => {
+    const t = fs.readFileSync(cfg.diskFile, "utf8");
+    return t !== before ? t : null;
+  }, 10000);
+  return text ?? fs.readFileSync(cfg.diskFile, "utf8");
+}
+
+/**
+ * The issue's scenario, with VS Code's default settings: inside a function body type the
+ * start of a keyword one key per `keyDelayMs` (a person typing), stop, and wait for ghost
+ * text; accept its next word (Ctrl+Right), then the rest (Tab); then the same at the start
+ * of a new body line. Times run from the last key to the ghost text's appearance.
+ */
+async function scenarioMidword(page) {
+  await openFile(page, cfg.file);
+  result.statusBeforeTyping = await waitStatus(page, /coder-lsp: ready/);
+  await focusEditorEnd(page);
+  await page.keyboard.type(cfg.header, { delay: 60 });
+  await page.keyboard.press("Enter");
+  for (const ch of cfg.prefix) {
+    await page.keyboard.type(ch);
+    await new Promise((r) => setTimeout(r, cfg.keyDelayMs));
+  }
+  const paused = Date.now();
+  log(`typed ${JSON.stringify(cfg.prefix)}; waiting for ghost text`);
+  const ghost = await waitGhost(page, cfg.ghostTimeoutMs);
+  result.midwordMs = Date.now() - paused;
+  result.ghost = ghost ?? "";
+  log(`mid-word ghost text after ${result.midwordMs} ms: ${JSON.stringify(result.ghost)}`);
+  await shot(page, "midword");
+  if (!ghost) throw new Error("no ghost text appeared mid-word");
+  let disk = fs.readFileSync(cfg.diskFile, "utf8");
+  await page.keyboard.press("Control+ArrowRight"); // editor.action.inlineSuggest.acceptNextWord
+  await new Promise((r) => setTimeout(r, 300));
+  result.ghostAfterWord = (await waitGhost(page, 3000)) ?? "";
+  disk = await saveAndRead(page, disk);
+  result.diskAfterWord = disk;
+  log(`after accepting a word: ghost ${JSON.stringify(result.ghostAfterWord)}`);
+  await page.keyboard.press("Tab");
+  await new Promise((r) => setTimeout(r, 300));
+  disk = await saveAndRead(page, disk);
+  result.diskAfterRest = disk;
+  await shot(page, "midword-accepted");
+  // At the start of a fresh body line.
+  await page.keyboard.press("End");
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Shift+Tab");
+  await page.keyboard.type(cfg.header2, { delay: 60 });
+  await page.keyboard.press("Enter");
+  const lineStart = Date.now();
+  const ghost2 = await waitGhost(page, cfg.ghostTimeoutMs);
+  result.lineStartMs = Date.now() - lineStart;
+  result.ghost2 = ghost2 ?? "";
+  log(`line-start ghost text after ${result.lineStartMs} ms: ${JSON.stringify(result.ghost2)}`);
+  await shot(page, "linestart");
+  if (ghost2) {
+    await page.keyboard.press("Tab");
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  result.diskFinal = await saveAndRead(page, disk);
+  result.status = await statusText(page);
+}
+
+/** Type while the server is still starting; the ghost text must come once it runs. */
+async function scenarioStarting(page) {
+  await openFile(page, cfg.file);
+  result.statusWhileTyping = await waitStatus(page, /coder-lsp: starting/);
+  await focusEditorEnd(page);
+  await page.keyboard.type(cfg.type, { delay: 40 });
+  await page.keyboard.press("Enter");
+  result.statusAfterTyping = await statusText(page);
+  log(`typed while ${JSON.stringify(result.statusAfterTyping)}; waiting (no more keys)`);
+  const ghost = await waitGhost(page, cfg.ghostTimeoutMs);
+  result.ghost = ghost ?? "";
+  result.status = await statusText(page);
+  await shot(page, "starting");
+  if (!ghost) throw new Error("no ghost text after the server started");
+}
+
 async function scenarioMissing(page) {
   result.status = await waitStatus(page, /coder-lsp: not installed/);
   const toast = await poll(async () => (await toasts(page)).find((t) => /not found/.test(t)) ?? null);
@@ -230,11 +323,20 @@ async function scenarioLoading(page) {
   fs.writeFileSync(cfg.releaseFile, "go\n");
   log("released the model load");
   result.status = await waitStatus(page, /coder-lsp: ready \(fake-model\)/);
+  // The request kept while loading is answered now: its ghost text shows, no key pressed.
+  result.ghostAfterLoad = (await waitGhost(page, 15000)) ?? "";
   result.toasts = await toasts(page);
   await shot(page, "ready");
 }
 
-const SCENARIOS = { complete: scenarioComplete, missing: scenarioMissing, crash: scenarioCrash, loading: scenarioLoading };
+const SCENARIOS = {
+  complete: scenarioComplete,
+  missing: scenarioMissing,
+  crash: scenarioCrash,
+  loading: scenarioLoading,
+  midword: scenarioMidword,
+  starting: scenarioStarting,
+};
 
 async function main() {
   fs.mkdirSync(cfg.artifacts, { recursive: true });

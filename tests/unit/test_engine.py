@@ -95,19 +95,89 @@ async def test_newer_request_cancels_older_within_a_token():
     assert backend.max_running == 1  # never two generations at once
 
 
-async def test_task_cancellation_stops_the_generation():
-    backend = SlowBackend(["x"] * 10_000, delay=0.005)
-    engine = engine_with(backend, max_tokens=10_000)
+async def test_client_cancellation_finishes_into_the_cache():
+    """$/cancelRequest answers at once, but the generation goes on into the cache, so the
+    editor's next request at the same spot is answered without the model."""
+    backend = SlowBackend(["return", " a", " +", " b"], delay=0.05)
+    engine = engine_with(backend)
     task = asyncio.ensure_future(engine.complete(REQUEST))
-    await asyncio.sleep(0.2)
+    while backend.running == 0:
+        await asyncio.sleep(0.005)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    assert task.cancelled()
+    for _ in range(200):
+        if backend.generated:
+            break
+        await asyncio.sleep(0.01)
+    assert backend.generated == [4]  # ran to its end, not stopped at the next token
+    again = await engine.complete(REQUEST)
+    assert again.completion is not None and again.completion.text == "return a + b"
+    assert again.cache.value == "exact" and backend.generated == [4]
+
+
+async def test_client_cancellation_while_loading_still_runs_after_the_load():
+    """A request made (and given up by the client) while the model loads is answered into
+    the cache once the model is ready."""
+    release = threading.Event()
+    backend = SlowBackend(["return", " a", " +", " b"])
+
+    def loader(settings: Settings) -> SlowBackend:
+        release.wait(5)
+        return backend
+
+    engine = Engine(loader=loader)
+    engine.configure(dataclasses.replace(Settings(), time_budget_ms=None))
+    load = asyncio.ensure_future(engine.load())
+    task = asyncio.ensure_future(engine.complete(REQUEST))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    release.set()
+    assert await load is ModelState.READY
+    for _ in range(200):
+        if backend.generated:
+            break
+        await asyncio.sleep(0.01)
+    assert backend.generated == [4]
+    again = await engine.complete(REQUEST)
+    assert again.cache.value == "exact" and again.completion is not None
+
+
+async def test_newer_request_still_stops_a_client_cancelled_generation():
+    backend = SlowBackend(["x"] * 10_000, delay=0.005)
+    engine = engine_with(backend, max_tokens=10_000)
+    task = asyncio.ensure_future(engine.complete(REQUEST))
+    while backend.running == 0:
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    other = CompletionRequest(DocumentSnapshot("file:///a.py", TEXT + "x", "python", 2), 19)
+    stop = CancelToken()
+    newer = asyncio.ensure_future(engine.complete(other, cancel=stop))
     for _ in range(100):
         if backend.generated:
             break
         await asyncio.sleep(0.01)
-    assert backend.generated and backend.generated[0] < 200
+    assert backend.generated and backend.generated[0] < 1000
+    stop.cancel()
+    await newer
+
+
+async def test_invoked_request_asks_the_model_again():
+    """An explicit request skips the cache (it may hold a cut-short or empty answer) and
+    refreshes it."""
+    backend = SlowBackend(["return", " a", " +", " b"])
+    engine = engine_with(backend)
+    await engine.complete(REQUEST)
+    invoked = dataclasses.replace(REQUEST, invoked=True)
+    again = await engine.complete(invoked)
+    assert again.cache.value == "miss" and len(backend.generated) == 2
+    automatic = await engine.complete(REQUEST)
+    assert automatic.cache.value == "exact" and len(backend.generated) == 2
 
 
 async def test_cancelled_before_start_never_runs():

@@ -3,7 +3,8 @@
 ;;; Commentary:
 
 ;; Run by tests/editors/test_emacs.py as `emacs -Q --batch -l editors/emacs/test/e2e.el'.
-;; Inputs (environment): E2E_SCENARIO (basic | missing | crash | stale | huge | basic_real),
+;; Inputs (environment): E2E_SCENARIO (basic | missing | crash | stale | huge | basic_real |
+;; partial | midword_real),
 ;; E2E_FILE, E2E_RESULT (JSON observations), E2E_CMD (JSON list), E2E_MODEL, E2E_PLUGIN,
 ;; E2E_TIMEOUT_S, E2E_PIDFILE, E2E_MAX_RESTARTS.  Keys go through `execute-kbd-macro', so
 ;; keymaps and `post-command-hook' run as for a user; every wait polls with a deadline.
@@ -121,6 +122,78 @@
                            (and capf (all-completions "" (nth 2 capf)))))
                        10))
     (e2e-put 'capf_line n)))
+
+(defun e2e-server-requests ()
+  "The server's figures of its recent requests (coder-lsp.stats), as a list of plists."
+  (append (plist-get (jsonrpc-request (coder-lsp--server) :workspace/executeCommand
+                                      '(:command "coder-lsp.stats" :arguments []))
+                     :requests)
+          nil))
+
+(defun e2e-new-ghost (old &optional timeout)
+  "Wait for ghost text other than OLD and return it."
+  (e2e-wait "new ghost text" (lambda () (let ((g (coder-lsp-shown-text)))
+                                          (and g (not (equal g old)) g)))
+            timeout))
+
+(defun e2e-partial ()
+  "M-<right> accepts a word, C-M-<right> a line; C-c \\ asks now, past the cache."
+  (e2e-open)
+  (e2e-wait "ready" #'e2e-ready-server)
+  (let ((first (car (e2e-ghost-at-end-of 2))))
+    (e2e-put 'ghost first)
+    (e2e-keys "M-<right>")
+    (e2e-put 'after_word (e2e-line 2))
+    (e2e-put 'ghost_after_word (e2e-new-ghost first))
+    (e2e-keys "C-M-<right>")
+    (e2e-put 'after_line (e2e-line 2)))
+  ;; The explicit command: the server answers it from the model, not from its cache.
+  (goto-char (point-max))
+  (insert "\ndef mul(a, b):\n    ")
+  (let ((n (line-number-at-pos)))
+    (e2e-ghost-at-end-of n)
+    (coder-lsp-dismiss)
+    (e2e-ghost-at-end-of n)             ; the same spot again: from the cache
+    (let ((before (length (e2e-server-requests))))
+      (e2e-put 'cache_before_key (plist-get (car (last (e2e-server-requests))) :cache))
+      (coder-lsp-dismiss)
+      (e2e-keys "C-c \\")
+      (e2e-put 'cache_after_key
+               (e2e-wait "a request the model answered"
+                         (lambda ()
+                           (and (cl-some (lambda (r) (equal (plist-get r :cache) "miss"))
+                                         (nthcdr before (e2e-server-requests)))
+                                "miss"))))
+      (e2e-put 'ghost_after_key (e2e-new-ghost nil)))))
+
+(defun e2e-midword_real ()
+  "The real model: ghost at an empty body's start, accepted; then in a new body type `ret'
+at 150 ms a key, pause, ghost; accept a word, then the rest."
+  (setq coder-lsp-idle-delay (eval (car (get 'coder-lsp-idle-delay 'standard-value))))
+  (e2e-open)
+  (e2e-wait "ready" #'e2e-ready-server)
+  (let ((g (e2e-ghost-at-end-of 2)))
+    (e2e-put 'ghost2 (car g))
+    (e2e-put 'linestart_ms (cdr g)))
+  (e2e-keys "TAB")
+  (goto-char (point-max))
+  (insert "\n\ndef mul(a, b):\n    ")
+  (coder-lsp-dismiss)
+  (let ((n (line-number-at-pos)))
+    (dolist (key '("r" "e" "t"))
+      (e2e-keys key)
+      (let ((until (+ (float-time) 0.15)))
+        (while (< (float-time) until) (accept-process-output nil 0.02))))
+    (let* ((t0 (float-time))
+           (ghost (e2e-new-ghost nil)))
+      (e2e-put 'midword_ms (* 1000 (- (float-time) t0)))
+      (e2e-put 'ghost ghost)
+      (e2e-put 'typed_line (e2e-line n))
+      (e2e-keys "M-<right>")
+      (e2e-put 'after_word (e2e-line n))
+      (e2e-put 'ghost_after_word (e2e-new-ghost ghost))
+      (e2e-keys "TAB")
+      (e2e-put 'after_rest (e2e-line n)))))
 
 (defun e2e-missing ()
   "No server: one clear warning for two buffers, no server, TAB keeps indenting."

@@ -206,6 +206,108 @@ function scenarios.basic_real()
   leave_insert()
 end
 
+--- The server's figures of its most recent requests (coder-lsp.stats).
+local function server_requests()
+  local client = plugin.get_client()
+  local res = client:request_sync('workspace/executeCommand', { command = 'coder-lsp.stats', arguments = {} }, 5000)
+  return res and res.result and res.result.requests or {}
+end
+
+--- Wait for ghost text that differs from `old` (nil = any).
+local function new_ghost(old, ms)
+  return wait('new ghost text', function()
+    local t = ghost_text(0)
+    return t and t ~= old and t or nil
+  end, ms)
+end
+
+--- Partial accept (next word, next line) and the explicit request key.
+function scenarios.partial()
+  vim.cmd.edit(env.E2E_FILE)
+  wait('ready', client_ready)
+  local first = ghost_at_end_of(2)
+  step('ghost', first)
+  feed('<M-Right>')
+  wait('word accepted', function()
+    return line(2) ~= '    ' and line(2)
+  end)
+  step('after_word', line(2))
+  step('ghost_after_word', new_ghost(first))
+  feed('<M-C-Right>')
+  wait('line accepted', function()
+    return line(2) ~= result.after_word and line(2)
+  end)
+  step('after_line', line(2))
+  leave_insert()
+  -- The explicit key: asked again (trigger kind Invoked), the server skips its cache.
+  vim.api.nvim_buf_set_lines(0, 3, 3, false, { 'def mul(a, b):', '    ' })
+  ghost_at_end_of(5)
+  leave_insert()
+  ghost_at_end_of(5) -- the same spot again: answered from the cache
+  local before = #server_requests()
+  step('cache_before_key', server_requests()[before].cache)
+  feed('<M-\\>')
+  -- Automatic requests may still come in (native: one per cursor event); look for the
+  -- one the model answered.
+  step('cache_after_key', wait('a request the model answered', function()
+    local reqs = server_requests()
+    for i = before + 1, #reqs do
+      if reqs[i].cache == 'miss' then
+        return 'miss'
+      end
+    end
+  end, 20000))
+  step('ghost_after_key', new_ghost(nil))
+  leave_insert()
+end
+
+--- The issue's scenario with the real model: at the start of an empty function body, wait
+--- for ghost text and accept it; then in a new function's body type the start of a keyword
+--- one key per 150 ms, stop, wait for ghost text, accept a word of it, then the rest. Times
+--- run from entering Insert mode / the last key to the ghost text.
+function scenarios.midword_real()
+  require('coder_lsp.ghost').debounce_ms = plugin.defaults.debounce_ms -- the user's default
+  vim.cmd.edit(env.E2E_FILE)
+  wait('ready', client_ready)
+  local text, _, _, _, ms = ghost_at_end_of(2)
+  step('ghost2', text)
+  step('linestart_ms', ms)
+  feed('<Tab>')
+  wait('accepted', function()
+    return line(2) ~= '    ' and line(2)
+  end)
+  leave_insert()
+  local n = vim.api.nvim_buf_line_count(0)
+  vim.api.nvim_buf_set_lines(0, n, n, false, { '', 'def mul(a, b):', '    ' })
+  local row = n + 3
+  vim.api.nvim_win_set_cursor(0, { row, 0 })
+  feed('A')
+  wait('insert mode', function()
+    return vim.api.nvim_get_mode().mode == 'i'
+  end)
+  for _, key in ipairs({ 'r', 'e', 't' }) do
+    feed(key)
+    sleep_tick(150)
+  end
+  local t0 = uv.hrtime()
+  local ghost = new_ghost(nil)
+  step('midword_ms', (uv.hrtime() - t0) / 1e6)
+  step('ghost', ghost)
+  step('typed_line', line(row))
+  feed('<M-Right>')
+  wait('word accepted', function()
+    return line(row) ~= result.typed_line and line(row)
+  end)
+  step('after_word', line(row))
+  step('ghost_after_word', new_ghost(ghost))
+  feed('<Tab>')
+  wait('rest accepted', function()
+    return line(row) ~= result.after_word and line(row)
+  end)
+  step('after_rest', line(row))
+  leave_insert()
+end
+
 --- The server binary is missing: one clear message, no errors, <Tab> keeps its meaning.
 function scenarios.missing()
   vim.cmd.edit(env.E2E_FILE)

@@ -114,11 +114,16 @@ export interface ResolveEnv {
   isExecutable: (p: string) => boolean;
   /** `process.platform`. */
   platform?: string;
+  /**
+   * PATH as the user's login shell sets it, asked for only when nothing else was found
+   * (remote and code-server extension hosts may not have the user's own PATH).
+   */
+  loginPath?: () => string | undefined;
 }
 
 /** Where the server executable was found, or why it was not. */
 export type ResolveResult =
-  | { ok: true; command: string; source: "setting" | "path" | "workspace-venv" }
+  | { ok: true; command: string; source: "setting" | "path" | "workspace-venv" | "user-bin" | "login-path" }
   | { ok: false; message: string; tried: string[] };
 
 /** Expand `~` and `${workspaceFolder}` / `${userHome}` in a configured path. */
@@ -149,10 +154,14 @@ export function missingServerMessage(tried: readonly string[]): string {
   );
 }
 
+/** Virtual environment folders looked for in each workspace folder, in this order. */
+export const VENV_DIRS: readonly string[] = [".venv", "venv", "env"];
+
 /**
  * Find the server executable: the `serverPath` setting if set (it must exist: a typo
- * should not silently fall back to another install), else `coder-lsp` on PATH, else the
- * first workspace folder's `.venv/bin/coder-lsp`.
+ * should not silently fall back to another install), else `coder-lsp` on PATH, else in a
+ * workspace folder's virtual environment (`.venv`, `venv`, `env`), else `~/.local/bin`
+ * (pip --user, pipx), else on the PATH of the user's login shell.
  */
 export function resolveServerPath(configured: string, env: ResolveEnv): ResolveResult {
   const exe = env.platform === "win32" ? "coder-lsp.exe" : "coder-lsp";
@@ -181,13 +190,32 @@ export function resolveServerPath(configured: string, env: ResolveEnv): ResolveR
     }
   }
   tried.push(`${exe} on PATH`);
+  const bin = env.platform === "win32" ? "Scripts" : "bin";
   for (const folder of env.workspaceFolders) {
-    const bin = env.platform === "win32" ? "Scripts" : "bin";
-    const candidate = path.join(folder, ".venv", bin, exe);
+    for (const venv of VENV_DIRS) {
+      const candidate = path.join(folder, venv, bin, exe);
+      tried.push(candidate);
+      if (env.isExecutable(candidate)) {
+        return { ok: true, command: candidate, source: "workspace-venv" };
+      }
+    }
+  }
+  if (env.platform !== "win32") {
+    const candidate = path.join(env.home, ".local", "bin", exe);
     tried.push(candidate);
     if (env.isExecutable(candidate)) {
-      return { ok: true, command: candidate, source: "workspace-venv" };
+      return { ok: true, command: candidate, source: "user-bin" };
     }
+  }
+  if (env.loginPath !== undefined) {
+    const seen = new Set(splitPath(env.pathVar, env.platform));
+    for (const dir of splitPath(env.loginPath(), env.platform)) {
+      const candidate = path.join(dir, exe);
+      if (!seen.has(dir) && env.isExecutable(candidate)) {
+        return { ok: true, command: candidate, source: "login-path" };
+      }
+    }
+    tried.push(`${exe} on the login shell's PATH`);
   }
   return { ok: false, message: missingServerMessage(tried), tried };
 }

@@ -7,6 +7,7 @@
  * status.ts and restart.ts; this file only wires them to the editor.
  */
 
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as vscode from "vscode";
@@ -38,6 +39,7 @@ import {
   type ServerSettings,
   toServerSettings,
 } from "./config";
+import { hasItems, LateAnswers, raceCancellation, type Spot } from "./late";
 import { CrashPolicy } from "./restart";
 import { initialStatus, reduce, render, type StatusEvent, type StatusState } from "./status";
 
@@ -56,6 +58,36 @@ function isExecutable(p: string): boolean {
   } catch {
     return false; // missing or not executable: the caller tries the next candidate
   }
+}
+
+/** VS Code's command that asks the inline completion providers again (Alt+\ by default). */
+const TRIGGER_INLINE = "editor.action.inlineSuggest.trigger";
+
+/**
+ * PATH as the user's login shell sets it. Remote and code-server extension hosts do not
+ * always inherit it, and a venv's bin folder is often only added there. Asked only when
+ * the server was found nowhere else; a shell that hangs or fails gives nothing.
+ */
+function loginShellPath(): string | undefined {
+  if (process.platform === "win32") {
+    return undefined;
+  }
+  const shell = process.env.SHELL || "/bin/sh";
+  try {
+    const out = execFileSync(shell, ["-lc", 'printf "\\n%s" "$PATH"'], {
+      encoding: "utf8",
+      timeout: 5000,
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    // The last line: a profile may print its own text first.
+    return out.split("\n").pop()?.trim() || undefined;
+  } catch {
+    return undefined; // no login shell to ask: the caller reports what it tried
+  }
+}
+
+function spotOf(document: vscode.TextDocument, position: vscode.Position): Spot {
+  return { uri: document.uri.toString(), version: document.version, line: position.line, character: position.character };
 }
 
 function isCancellation(err: unknown): boolean {
@@ -150,6 +182,10 @@ class Controller implements vscode.Disposable {
   private settings: ServerSettings;
   /** Bumped on each (re)start so callbacks of an old client are ignored. */
   private generation = 0;
+  /** Answers that came after VS Code stopped waiting (see late.ts). */
+  private readonly late = new LateAnswers<vscode.InlineCompletionItem[] | vscode.InlineCompletionList>();
+  /** A document the user typed in before the server could answer (asked again once it can). */
+  private typedBeforeReady: vscode.TextDocument | undefined;
 
   constructor() {
     this.settings = this.readSettings();
@@ -209,6 +245,7 @@ class Controller implements vscode.Disposable {
       workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
       isExecutable,
       platform: process.platform,
+      loginPath: loginShellPath,
     });
     if (!resolved.ok) {
       this.log(resolved.message);
@@ -243,10 +280,10 @@ class Controller implements vscode.Disposable {
       },
       middleware: {
         provideInlineCompletionItems: (document, position, context, token, next) =>
-          this.tracked(document.languageId, () => next(document, position, context, token)),
+          this.provideInline(document, position, context, token, next),
         provideCompletionItem: (document, position, context, token, next) =>
-          this.config().get<boolean>("completionPopup", false)
-            ? this.tracked(document.languageId, () => next(document, position, context, token))
+          this.config().get<boolean>("completionPopup", false) && completionWanted(this.settings, document.languageId)
+            ? this.tracked(() => next(document, position, context, token))
             : null,
       },
     };
@@ -275,7 +312,113 @@ class Controller implements vscode.Disposable {
     } catch (err) {
       this.log(`start failed: ${err instanceof Error ? err.message : String(err)}`);
       this.serverGone(generation, "the server failed to start");
+      return;
     }
+    if (generation === this.generation) {
+      this.askAgainIfTypedBeforeReady();
+    }
+  }
+
+  /**
+   * Remember that the user typed while the server was not running yet: VS Code had no
+   * inline provider to ask then, and nothing asks again once there is one.
+   */
+  noteEdit(e: vscode.TextDocumentChangeEvent): void {
+    if (e.contentChanges.length === 0 || this.client?.state === State.Running) {
+      return;
+    }
+    if (vscode.window.activeTextEditor?.document === e.document) {
+      this.typedBeforeReady = e.document;
+    }
+  }
+
+  /** The server is up: ask for the document the user typed in meanwhile, if still in front. */
+  private askAgainIfTypedBeforeReady(): void {
+    const doc = this.typedBeforeReady;
+    this.typedBeforeReady = undefined;
+    if (doc === undefined || vscode.window.activeTextEditor?.document !== doc) {
+      return;
+    }
+    if (!completionWanted(this.settings, doc.languageId)) {
+      return;
+    }
+    this.log("asking for the completion typed for while the server was starting");
+    // The server keeps the latest request while its model loads and answers it then.
+    void vscode.commands.executeCommand(TRIGGER_INLINE);
+  }
+
+  /**
+   * Inline completion, without VS Code's cancellation (see late.ts): a request VS Code
+   * gives up on goes on, and its answer is shown when it comes if the editor is still
+   * where it was asked.
+   */
+  private async provideInline(
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+    next: (
+      document: vscode.TextDocument,
+      position: vscode.Position,
+      context: vscode.InlineCompletionContext,
+      token: vscode.CancellationToken,
+    ) => vscode.ProviderResult<vscode.InlineCompletionItem[] | vscode.InlineCompletionList>,
+  ): Promise<vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined> {
+    if (!completionWanted(this.settings, document.languageId)) {
+      return null;
+    }
+    const spot = spotOf(document, position);
+    const kept = this.late.take(spot);
+    if (kept !== undefined) {
+      this.log("answered with the completion that came after VS Code stopped waiting");
+      return kept;
+    }
+    // Never cancelled: the server drops a superseded request by itself, at once.
+    const request = this.tracked(() => next(document, position, context, new vscode.CancellationTokenSource().token));
+    let listener: vscode.Disposable | undefined;
+    const cancelled = new Promise<void>((resolve) => {
+      listener = token.onCancellationRequested(() => resolve());
+      if (token.isCancellationRequested) {
+        resolve();
+      }
+    });
+    try {
+      const raced = await raceCancellation(request, cancelled);
+      if (raced.settled) {
+        return raced.value;
+      }
+      void raced.later.then((value) => this.lateAnswer(document, spot, value));
+      return null;
+    } finally {
+      listener?.dispose();
+    }
+  }
+
+  /** An answer VS Code stopped waiting for: keep it and ask VS Code to show it. */
+  private lateAnswer(
+    document: vscode.TextDocument,
+    spot: Spot,
+    value: vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined,
+  ): void {
+    if (value === null || value === undefined || !hasItems(value)) {
+      return;
+    }
+    const editor = vscode.window.activeTextEditor;
+    const cursor = editor?.selection;
+    if (
+      editor?.document !== document ||
+      document.version !== spot.version ||
+      cursor === undefined ||
+      !cursor.isEmpty ||
+      cursor.active.line !== spot.line ||
+      cursor.active.character !== spot.character ||
+      !completionWanted(this.settings, document.languageId)
+    ) {
+      return; // the user moved on
+    }
+    this.late.keep(spot, value);
+    this.log("a completion arrived after VS Code stopped waiting; showing it");
+    void vscode.commands.executeCommand(TRIGGER_INLINE);
   }
 
   /**
@@ -322,11 +465,8 @@ class Controller implements vscode.Disposable {
     }
   }
 
-  /** Run one completion request: honour the toggle, show "working", never surface errors as pop-ups. */
-  private async tracked<T>(languageId: string, run: () => vscode.ProviderResult<T>): Promise<T | null | undefined> {
-    if (!completionWanted(this.settings, languageId)) {
-      return null;
-    }
+  /** Run one completion request: show "working", never surface errors as pop-ups. */
+  private async tracked<T>(run: () => vscode.ProviderResult<T>): Promise<T | null | undefined> {
     const generation = this.generation;
     let shown = false;
     const timer = setTimeout(() => {
@@ -511,6 +651,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("coderLsp.showStatus", () => ctl.showStatus()),
     vscode.commands.registerCommand("coderLsp.menu", () => ctl.menu()),
     vscode.workspace.onDidChangeConfiguration((e) => ctl.onConfigurationChanged(e)),
+    vscode.workspace.onDidChangeTextDocument((e) => ctl.noteEdit(e)),
   );
   await ctl.start();
 }

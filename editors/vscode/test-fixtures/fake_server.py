@@ -11,7 +11,12 @@ Modes:
               real server does (``window/workDoneProgress/create``, ``$/progress`` begin /
               report 40%, ``coder-lsp/status`` loading) and keep loading until the file
               given by ``--release`` exists; then end the progress and report ready.
-              Completion requests answer empty while loading (like the real server).
+              Like the real server, it keeps the latest inline completion request made
+              while loading (an older one answers empty) and answers it once ready, with
+              ``return a + b``; later requests get that answer at once.
+  slow-answer ready at once; each inline completion request is answered after ``--delay``
+              seconds (unless a newer one came meanwhile: then empty), like a local model
+              on a busy laptop, with ``--answer``.
 
 Each start appends a line to ``--counter``; every request method is appended to
 ``--requests``. Standard library only; stdout is the LSP transport.
@@ -62,6 +67,49 @@ def append(path: str | None, line: str) -> None:
             fh.write(line + "\n")
 
 
+COMPLETION = "return a + b"
+_held: dict[str, Any] = {"id": None, "position": None, "ready": False}
+_held_lock = threading.Lock()
+
+
+def item(text: str, position: dict[str, int]) -> dict[str, Any]:
+    """An inline completion item inserting ``text`` at ``position`` (an explicit range, as
+    the real server sends)."""
+    return {"insertText": text, "range": {"start": position, "end": position}}
+
+
+def answer(msg_id: Any, position: dict[str, int]) -> None:
+    """Answer an inline completion request with the fixed completion."""
+    send({"id": msg_id, "result": {"items": [item(COMPLETION, position)]}})
+
+
+def inline_completion(msg_id: Any, position: dict[str, int]) -> None:
+    """Answer now when loaded; else hold this request (answering an older one empty)."""
+    with _held_lock:
+        if _held["ready"]:
+            answer(msg_id, position)
+            return
+        older = _held["id"]
+        _held["id"], _held["position"] = msg_id, position
+    if older is not None:
+        send({"id": older, "result": {"items": []}})
+
+
+_latest: dict[str, Any] = {"id": None}
+
+
+def answer_later(msg_id: Any, position: dict[str, int], delay: float, text: str) -> None:
+    """Answer after ``delay`` seconds, empty when a newer request came meanwhile."""
+    _latest["id"] = msg_id
+
+    def run() -> None:
+        time.sleep(delay)
+        items = [item(text, position)] if _latest["id"] == msg_id else []
+        send({"id": msg_id, "result": {"items": items}})
+
+    threading.Thread(target=run, daemon=True).start()
+
+
 def load_slowly(release: str, model: str) -> None:
     """Report loading with progress until the release file exists, then report ready."""
     token = "fake-load"
@@ -78,12 +126,21 @@ def load_slowly(release: str, model: str) -> None:
     send({"method": "$/progress", "params": {"token": token, "value": end}})
     status = {"state": "ready", "model": model, "detail": "loaded"}
     send({"method": "coder-lsp/status", "params": status})
+    with _held_lock:
+        _held["ready"] = True
+        held, _held["id"] = _held["id"], None
+    if held is not None:
+        answer(held, _held["position"])
 
 
 def main() -> int:
     """Serve until exit (or crash on purpose)."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["crash", "crash-early", "slow-load"], required=True)
+    parser.add_argument(
+        "--mode", choices=["crash", "crash-early", "slow-load", "slow-answer"], required=True
+    )
+    parser.add_argument("--delay", type=float, default=3.0)
+    parser.add_argument("--answer", default=COMPLETION)
     parser.add_argument("--counter")
     parser.add_argument("--requests")
     parser.add_argument("--release", default="/nonexistent")
@@ -116,9 +173,16 @@ def main() -> int:
                 sys.stderr.write("fake coder-lsp: crashing on purpose\n")
                 sys.stderr.flush()
                 return 3
-            threading.Thread(target=load_slowly, args=(args.release, model), daemon=True).start()
+            if args.mode == "slow-answer":
+                send({"method": "coder-lsp/status", "params": {"state": "ready", "model": model}})
+            else:
+                threading.Thread(
+                    target=load_slowly, args=(args.release, model), daemon=True
+                ).start()
+        elif method == "textDocument/inlineCompletion" and args.mode == "slow-answer":
+            answer_later(msg["id"], msg["params"]["position"], args.delay, args.answer)
         elif method == "textDocument/inlineCompletion":
-            send({"id": msg["id"], "result": {"items": []}})
+            inline_completion(msg["id"], msg["params"]["position"])
         elif method == "textDocument/completion":
             send({"id": msg["id"], "result": {"isIncomplete": True, "items": []}})
         elif method == "shutdown":

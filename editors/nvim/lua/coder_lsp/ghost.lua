@@ -300,24 +300,35 @@ function M.schedule(bufnr)
   end)
 end
 
---- Insert the shown completion. Safe to call from an <expr> mapping: the edit is scheduled.
+--- Insert the shown completion, or only the start of it that `pick` chooses (partial
+--- accept; typing on asks the server again, whose cache answers the rest at once). Safe to
+--- call from an <expr> mapping: the edit is scheduled.
 --- @param bufnr integer
+--- @param pick (fun(text: string): string)? Chooses the part of the shown text to insert.
 --- @return boolean accepted
-function M.accept(bufnr)
+function M.accept(bufnr, pick)
   local state = buffers[bufnr]
   local edit = state and state.item
   if not edit then
     return false
+  end
+  local part = pick and pick(edit.display) or nil
+  if part == '' or part == edit.display then
+    part = nil -- all of it: the full edit (it may also replace text after the cursor)
   end
   M.clear(bufnr)
   vim.schedule(function()
     if not vim.api.nvim_buf_is_valid(bufnr) then
       return
     end
-    local lines = vim.split(edit.text, '\n', { plain = true })
-    vim.api.nvim_buf_set_text(bufnr, edit.row, edit.col, edit.end_row, edit.end_col, lines)
-    local last_row = edit.row + #lines - 1
-    local last_col = (#lines == 1 and edit.col or 0) + #lines[#lines]
+    local row, col, end_row, end_col, text = edit.row, edit.col, edit.end_row, edit.end_col, edit.text
+    if part then
+      row, col, end_row, end_col, text = edit.cursor_row, edit.cursor_col, edit.cursor_row, edit.cursor_col, part
+    end
+    local lines = vim.split(text, '\n', { plain = true })
+    vim.api.nvim_buf_set_text(bufnr, row, col, end_row, end_col, lines)
+    local last_row = row + #lines - 1
+    local last_col = (#lines == 1 and col or 0) + #lines[#lines]
     if vim.api.nvim_get_current_buf() == bufnr then
       vim.api.nvim_win_set_cursor(0, { last_row + 1, last_col })
     end

@@ -19,6 +19,9 @@ local STATUS_METHOD = 'coder-lsp/status'
 --- @field root_markers string[] Files that mark a project root (else the file's folder).
 --- @field debounce_ms integer Delay after typing before asking (own renderer only).
 --- @field accept_key string|false Insert-mode key that accepts; false = no mapping.
+--- @field accept_word_key string|false Insert-mode key that accepts the next word.
+--- @field accept_line_key string|false Insert-mode key that accepts the next line.
+--- @field suggest_key string|false Insert-mode key that asks for a completion now.
 --- @field enabled boolean Start the server and show completions.
 --- @field native boolean? Use vim.lsp.inline_completion (nil = when Neovim has it).
 --- @field max_restarts integer How often a crashed server is restarted per session.
@@ -34,6 +37,9 @@ M.defaults = {
   root_markers = { '.git', 'pyproject.toml', 'package.json', 'go.mod', 'Cargo.toml' },
   debounce_ms = 150,
   accept_key = '<Tab>',
+  accept_word_key = '<M-Right>',
+  accept_line_key = '<M-C-Right>',
+  suggest_key = '<M-\\>',
   enabled = true,
   native = nil,
   max_restarts = 3,
@@ -242,8 +248,12 @@ local function register_native_config()
   vim.lsp.enable(NAME, M.config.enabled)
 end
 
-local function setup_keymap()
-  local key = M.config.accept_key
+--- Map insert-mode `key` to `action`, which returns true when it did something; otherwise
+--- the key keeps what it did before (its old mapping, or the key itself).
+--- @param key string|false
+--- @param action fun(): boolean
+--- @param desc string
+local function map_with_fallback(key, action, desc)
   if not key or key == '' then
     return
   end
@@ -271,22 +281,97 @@ local function setup_keymap()
     return vim.api.nvim_replace_termcodes(key, true, false, true)
   end
   vim.keymap.set('i', key, function()
-    if M.accept() then
+    if action() then
       return ''
     end
     return fallback()
-  end, { expr = true, replace_keycodes = false, desc = 'coder-lsp: accept the inline completion' })
+  end, { expr = true, replace_keycodes = false, desc = desc })
 end
 
---- Accept the shown completion; returns false when none is shown (so keys can fall back).
+local function setup_keymap()
+  local partial = require('coder_lsp.partial')
+  map_with_fallback(M.config.accept_key, function()
+    return M.accept()
+  end, 'coder-lsp: accept the inline completion')
+  map_with_fallback(M.config.accept_word_key, function()
+    return M.accept(nil, partial.next_word)
+  end, 'coder-lsp: accept the next word of the inline completion')
+  map_with_fallback(M.config.accept_line_key, function()
+    return M.accept(nil, partial.next_line)
+  end, 'coder-lsp: accept the next line of the inline completion')
+  map_with_fallback(M.config.suggest_key, function()
+    -- Scheduled: an <expr> mapping may not send requests that change the screen.
+    vim.schedule(function()
+      M.suggest()
+    end)
+    return true
+  end, 'coder-lsp: ask for an inline completion now')
+end
+
+--- An item of the native inline completion cut to the part `pick` chooses, or the item
+--- itself when that is all of it.
+--- @param item table vim.lsp.inline_completion.Item
+--- @param pick fun(text: string): string
+--- @return table
+local function native_part(item, pick)
+  local text = item.insert_text
+  if type(text) ~= 'string' then
+    return item -- a snippet: all of it
+  end
+  if item.range then
+    -- Only a range that starts at the cursor (the server's: it may replace text after the
+    -- cursor, never before) can be cut: the part goes in at the cursor.
+    local srow, scol = item.range:to_extmark()
+    local cursor = vim.api.nvim_win_get_cursor(0)
+    if srow ~= cursor[1] - 1 or scol ~= cursor[2] then
+      return item
+    end
+  end
+  local part = pick(text)
+  if part == '' or part == text then
+    return item
+  end
+  local cut = vim.deepcopy(item)
+  cut.insert_text = part
+  cut.range = nil
+  cut.command = nil -- the command belongs to the whole completion
+  return cut
+end
+
+--- Accept the shown completion, or the start of it that `pick` chooses (e.g.
+--- `require('coder_lsp.partial').next_word`); returns false when none is shown (so keys can
+--- fall back). After a partial accept the server's cache shows the rest at once.
 --- @param bufnr integer?
+--- @param pick (fun(text: string): string)?
 --- @return boolean
-function M.accept(bufnr)
+function M.accept(bufnr, pick)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
   if M.uses_native() then
-    return vim.lsp.inline_completion.get({ bufnr = bufnr })
+    if not pick then
+      return vim.lsp.inline_completion.get({ bufnr = bufnr })
+    end
+    return vim.lsp.inline_completion.get({
+      bufnr = bufnr,
+      on_accept = function(item)
+        return native_part(item, pick)
+      end,
+    })
   end
-  return require('coder_lsp.ghost').accept(bufnr)
+  return require('coder_lsp.ghost').accept(bufnr, pick)
+end
+
+--- Accept the next word of the shown completion.
+--- @param bufnr integer?
+--- @return boolean
+function M.accept_word(bufnr)
+  return M.accept(bufnr, require('coder_lsp.partial').next_word)
+end
+
+--- Accept the next line of the shown completion.
+--- @param bufnr integer?
+--- @return boolean
+function M.accept_line(bufnr)
+  return M.accept(bufnr, require('coder_lsp.partial').next_line)
 end
 
 --- Dismiss the shown completion.
@@ -298,13 +383,31 @@ function M.dismiss(bufnr)
   end
 end
 
---- Ask for a completion now (own renderer; the native one requests by itself).
+--- Ask for a completion now, explicitly (trigger kind Invoked: no debounce, and the server
+--- asks the model again instead of answering from its cache).
 --- @param bufnr integer?
+--- @return boolean asked
 function M.suggest(bufnr)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
-  if not M.uses_native() then
-    require('coder_lsp.ghost').request(bufnr, 1)
+  if not M.config.enabled then
+    return false
   end
+  if M.uses_native() then
+    -- vim.lsp.inline_completion (0.12) has no public "ask now"; its per-buffer completor
+    -- does, behind a private module. Guarded, so a later Neovim that moves it gets a
+    -- message instead of an error.
+    local ok, capability = pcall(require, 'vim.lsp._capability')
+    local class = ok and type(capability.all) == 'table' and capability.all.inline_completion or nil
+    local completor = class and class.active and class.active[bufnr]
+    if completor and type(completor.request) == 'function' then
+      completor:request(1)
+      return true
+    end
+    M.notify_once('this Neovim cannot ask for an inline completion explicitly', vim.log.levels.WARN)
+    return false
+  end
+  require('coder_lsp.ghost').request(bufnr, 1)
+  return true
 end
 
 --- Turn completions on or off (the server keeps running).
@@ -388,6 +491,15 @@ function M.setup(opts)
       client.request('workspace/executeCommand', params, show)
     end
   end, { desc = 'Show the coder-lsp server and model state' })
+  vim.api.nvim_create_user_command('CoderLspSuggest', function()
+    M.suggest()
+  end, { desc = 'Ask coder-lsp for an inline completion now' })
+  vim.api.nvim_create_user_command('CoderLspAcceptWord', function()
+    M.accept_word()
+  end, { desc = 'Accept the next word of the coder-lsp inline completion' })
+  vim.api.nvim_create_user_command('CoderLspAcceptLine', function()
+    M.accept_line()
+  end, { desc = 'Accept the next line of the coder-lsp inline completion' })
   vim.api.nvim_create_user_command('CoderLspToggle', function()
     M.set_enabled(not M.config.enabled)
   end, { desc = 'Turn coder-lsp completions on or off' })

@@ -108,12 +108,40 @@ test("without a setting, PATH is searched, then the workspace's .venv", () => {
 });
 
 test("nothing found lists every place looked at", () => {
-  const r = resolveServerPath("", { ...noFolders, workspaceFolders: ["/w/a"] });
+  const r = resolveServerPath("", { ...noFolders, workspaceFolders: ["/w/a"], loginPath: () => "/usr/bin:/opt/x/bin" });
   assert.equal(r.ok, false);
   if (!r.ok) {
-    assert.deepEqual(r.tried, ["coder-lsp on PATH", "/w/a/.venv/bin/coder-lsp"]);
+    assert.deepEqual(r.tried, [
+      "coder-lsp on PATH",
+      "/w/a/.venv/bin/coder-lsp",
+      "/w/a/venv/bin/coder-lsp",
+      "/w/a/env/bin/coder-lsp",
+      "/home/u/.local/bin/coder-lsp",
+      "coder-lsp on the login shell's PATH",
+    ]);
     assert.match(r.message, /\/w\/a\/\.venv\/bin\/coder-lsp/);
   }
+});
+
+test("other venv names, ~/.local/bin and then the login shell's PATH are searched", () => {
+  const venv = resolveServerPath("", { ...noFolders, workspaceFolders: ["/w/a"], isExecutable: (p) => p === "/w/a/venv/bin/coder-lsp" });
+  assert.deepEqual(venv, { ok: true, command: "/w/a/venv/bin/coder-lsp", source: "workspace-venv" });
+  const user = resolveServerPath("", { ...noFolders, isExecutable: (p) => p === "/home/u/.local/bin/coder-lsp" });
+  assert.deepEqual(user, { ok: true, command: "/home/u/.local/bin/coder-lsp", source: "user-bin" });
+  let asked = 0;
+  const login = resolveServerPath("", {
+    ...noFolders,
+    loginPath: () => {
+      asked++;
+      return "/usr/bin:/home/u/src/coder-lsp/.venv/bin";
+    },
+    isExecutable: (p) => p === "/home/u/src/coder-lsp/.venv/bin/coder-lsp",
+  });
+  assert.deepEqual(login, { ok: true, command: "/home/u/src/coder-lsp/.venv/bin/coder-lsp", source: "login-path" });
+  assert.equal(asked, 1);
+  let unused = 0;
+  resolveServerPath("", { ...noFolders, isExecutable: (p) => p === "/usr/bin/coder-lsp", loginPath: () => String(unused++) });
+  assert.equal(unused, 0, "the login shell is only asked when nothing else was found");
 });
 
 test("a bare configured name is looked up on PATH", () => {
