@@ -72,9 +72,10 @@ CHARS_PER_TOKEN = 3.0
 LINE_MAX_TOKENS = 64
 BLOCK_MAX_TOKENS = 128
 N_CTX = 2048
-LAYOUTS = ("kv", "heal")
+LAYOUTS = ("kv", "align", "heal")
 """Prompt-layout choices ``--layouts`` measures one at a time: ``kv`` turns the KV-cache
-layout off (variant ``-kv``), ``heal`` turns the line-start cut on (variant ``+heal``)."""
+layout off (variant ``-kv``), ``align`` the window's alignment to 32-row multiples
+(``-align``), ``heal`` turns the line-start cut on (variant ``+heal``)."""
 
 
 @dataclass(slots=True)
@@ -197,7 +198,13 @@ class _Raw:
 
 
 def pipeline_answer(
-    backend: MemoBackend, hole: Hole, prompt_tokens: int, *, kv: bool = True, heal: bool = False
+    backend: MemoBackend,
+    hole: Hole,
+    prompt_tokens: int,
+    *,
+    kv: bool = True,
+    align: bool = True,
+    heal: bool = False,
 ) -> tuple[Answer, str, FimContext | None]:
     """The server pipeline's completion for ``hole``, its model output and context."""
     settings = Settings(
@@ -210,6 +217,7 @@ def pipeline_answer(
         max_predict_ms=None,
         cache_size=0,
         kv_prompt=kv,
+        window_align_lines=Settings().window_align_lines if align else 1,
     )
     doc = DocumentSnapshot(Path(hole.path).as_uri(), hole.text, hole.language, 1, hole.path)
     t0 = time.perf_counter()
@@ -589,9 +597,14 @@ def ask(
         rec.pipeline_context = data
     for layout in args.layouts:
         variant, _, _ = pipeline_answer(
-            backend, hole, args.prompt_tokens, kv=layout != "kv", heal=layout == "heal"
+            backend,
+            hole,
+            args.prompt_tokens,
+            kv=layout != "kv",
+            align=layout != "align",
+            heal=layout == "heal",
         )
-        rec.answers["-kv" if layout == "kv" else "+heal"] = asdict(variant)
+        rec.answers[f"+{layout}" if layout == "heal" else f"-{layout}"] = asdict(variant)
     return rec
 
 

@@ -67,7 +67,8 @@ middle token (see the report of issue 5)."""
 MAX_MIDDLE_CHARS = 4000
 """A middle longer than this (a minified line) falls back to the plain layout."""
 MIDDLE_RESERVE_QUANTUM = 256
-"""Tokens reserved for the middle are rounded up to this, so the window's budget — and
+"""Tokens reserved for the middle are rounded up to a multiple of this (of an eighth of
+the budget when that is less; see :func:`middle_reserve`), so the window's budget — and
 with it the window — stays the same while the user types."""
 _MAX_HEADER_LINES = 8
 _MAX_HEADER_SCAN = 5000
@@ -346,6 +347,18 @@ def _cut_window(
     return ctx.prefix, ctx.suffix
 
 
+def middle_reserve(middle_cost: int, budget_tokens: int) -> int:
+    """Tokens the window leaves for a middle of ``middle_cost`` tokens.
+
+    Rounded up to a quantum so that typing within a line does not change the window.
+    The quantum is :data:`MIDDLE_RESERVE_QUANTUM`, or an eighth of the budget when that
+    is smaller: a 512-token budget must not give half of itself to an empty middle (the
+    quality benchmark measured the window at half its size, and lost lines to it).
+    """
+    quantum = min(MIDDLE_RESERVE_QUANTUM, max(16, budget_tokens // 8))
+    return -(-max(1, middle_cost) // quantum) * quantum
+
+
 def kv_window(
     text: str,
     offset: int,
@@ -364,8 +377,8 @@ def kv_window(
     The middle is the text from the start of the last row that is a multiple of
     ``middle_lines`` up to the cursor; the window (prefix above it, suffix below the
     cursor) is cut from the document *without* the middle, within ``budget_tokens`` minus
-    a reserve for the middle (rounded up to :data:`MIDDLE_RESERVE_QUANTUM` so typing does
-    not change it). Returns None when the middle would be unreasonably long (a minified
+    a reserve for the middle (rounded up by :func:`middle_reserve` so typing does not
+    change it). Returns None when the middle would be unreasonably long (a minified
     line): the caller then uses the plain layout.
     """
     offset = max(0, min(offset, len(text)))
@@ -383,8 +396,7 @@ def kv_window(
         return None
     middle = text[mid_start:offset]
     middle_cost = count_tokens(middle) if middle else 0
-    reserve = -(-max(1, middle_cost) // MIDDLE_RESERVE_QUANTUM) * MIDDLE_RESERVE_QUANTUM
-    budget = max(0, budget_tokens - reserve)
+    budget = max(0, budget_tokens - middle_reserve(middle_cost, budget_tokens))
     stable = text[:mid_start] + text[offset:]
     cursor_line = text[line_start:line_end]
     key = (stable, mid_start, budget, language, path, align_lines)

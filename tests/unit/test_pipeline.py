@@ -230,3 +230,15 @@ def test_a_line_request_generates_a_statement_on_to_its_closing_bracket() -> Non
         FimContext("def main(cfg):\n    ", "\n        cfg,\n    )\n", Shape.LINE, "python")
     )
     assert split("runner = Runner(\n")
+
+
+def test_the_middle_reserve_is_a_small_share_of_a_small_budget() -> None:
+    from lsp_server.completion.pipeline import middle_reserve
+
+    # The server's default budget keeps its 256-token steps (prompts unchanged there).
+    assert middle_reserve(0, 3952) == 256
+    assert middle_reserve(300, 3952) == 512
+    # A 512-token budget used to lose 256 tokens to an empty middle.
+    assert middle_reserve(0, 512) == 64
+    assert middle_reserve(70, 512) == 128
+    assert middle_reserve(5, 100) == 16
