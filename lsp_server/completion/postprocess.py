@@ -462,9 +462,17 @@ def stop_at_block_end(text: str, cur: _Cursor) -> str:
                 break
             if width > block:
                 had_body = True
+        opening_line = first_content
         first_content = False
         cut = _scan_brackets(line, depth, markers)
         if cut is not None:
+            if opening_line and not line[:cut].strip():
+                # The completion starts with a closer (`},`, `} else {`, `)`): exactly
+                # what a user types where a block ends — when the document lacks it. The
+                # bracket counts cannot tell (a `} else {` balances), so the line is
+                # kept alone and the re-parse check judges it in the document.
+                kept.append(line)
+                break
             kept.append(line[:cut].rstrip())
             break
         kept.append(line)

@@ -750,3 +750,33 @@ def test_a_statement_never_closed_is_not_shown_cut() -> None:
     source = "def main(cfg):\n    █\n    runner.run()\n"
     raw = "runner = Runner(\n        cfg,\n        verbose=True,"
     assert postprocess(raw, ctx(source, "python", Shape.LINE)) is None
+
+
+def test_a_missing_else_line_is_the_completion() -> None:
+    # zod's ZodError.ts in the benchmark: the removed line is `} else {`, which keeps the
+    # brackets balanced, so counting cannot tell the model wrote exactly the missing line.
+    source = (
+        "function flatten(issues) {\n"
+        "  for (const sub of issues) {\n"
+        "    if (sub.path.length > 0) {\n"
+        "      fieldErrors[sub.path[0]].push(mapper(sub));\n"
+        "█\n"
+        "      formErrors.push(mapper(sub));\n"
+        "    }\n"
+        "  }\n"
+        "}\n"
+    )
+    at = source.index(CARET)
+    full = source.replace(CARET, "")
+    context = FimContext(
+        source[:at], source[at + 1 :], Shape.BLOCK, "typescript", "", source=full, source_offset=at
+    )
+    raw = "    } else {\n      formErrors.push(mapper(sub));\n    }"
+    assert text_of(postprocess(raw, context)) == "    } else {"
+    # Where nothing is missing, a leading closer still ends the completion.
+    whole = source.replace(CARET, "    } else {")
+    at = whole.index("      formErrors")
+    context = FimContext(
+        whole[:at], whole[at:], Shape.BLOCK, "typescript", "", source=whole, source_offset=at
+    )
+    assert postprocess("    } else {\n      x();", context) is None
