@@ -512,10 +512,17 @@ def remove_suffix_overlap(text: str, cur: _Cursor) -> str:
     following = [line.strip() for line in cur.next_lines if line.strip()]
     if not following:
         return text
+    next_width = next(_width(_leading(line)) for line in cur.next_lines if line.strip())
     start = 0 if cur.at_indent else 1
     for i in range(start, len(lines)):
         body = lines[i].strip()
         if not body:
+            continue
+        if _closer_only(body) and (
+            _width((cur.before if i == 0 else "") + _leading(lines[i])) != next_width
+        ):
+            # `}` one level deeper than the next line's `}` closes another block: the
+            # one the document lacks (a Go or C `}` before the function's own).
             continue
         if body == following[0] or (
             i == len(lines) - 1 and len(body) >= 3 and following[0].startswith(body)

@@ -780,3 +780,23 @@ def test_a_missing_else_line_is_the_completion() -> None:
         whole[:at], whole[at:], Shape.BLOCK, "typescript", "", source=whole, source_offset=at
     )
     assert postprocess("    } else {\n      x();", context) is None
+
+
+def test_a_closer_deeper_than_the_next_one_is_not_a_repeat_of_it() -> None:
+    # A Go file of the held-out set (charmbracelet/ultraviolet's main.go): the removed line
+    # is the `\t}` of an if; the model wrote it and then the function's `}` that follows.
+    source = "func main() {\n\tif err != nil {\n\t\tlog.Fatal(err)\n█\n}\n"
+    at = source.index(CARET)
+    full = source.replace(CARET, "")
+    context = FimContext(
+        source[:at], source[at + 1 :], Shape.BLOCK, "go", "", source=full, source_offset=at
+    )
+    assert text_of(postprocess("\t}\n}\n", context)) == "\t}"
+    # The same closer at the next line's depth is the next line, typed again.
+    source = "func main() {\n\tif err != nil {\n\t\tlog.Fatal(err)\n\t}\n█\n}\n"
+    at = source.index(CARET)
+    full = source.replace(CARET, "")
+    context = FimContext(
+        source[:at], source[at + 1 :], Shape.BLOCK, "go", "", source=full, source_offset=at
+    )
+    assert postprocess("}\n", context) is None
