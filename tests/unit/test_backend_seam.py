@@ -81,3 +81,28 @@ def test_cancel_callbacks_run_once_and_can_be_forgotten() -> None:
 
 def test_capabilities_default_to_in_process() -> None:
     assert capabilities_of(object()) is IN_PROCESS
+
+
+def test_slot_setting_and_flag() -> None:
+    got = parse_settings({"backend": {"kind": "llama-server", "url": "http://h:1", "slot": 2}})
+    assert got.errors == () and got.settings.backend.slot == 2
+    for bad in (-1, "1", True):
+        got = parse_settings(
+            {"backend": {"kind": "llama-server", "url": "http://h:1", "slot": bad}}
+        )
+        assert got.settings.backend.slot is None and len(got.errors) == 1
+    args = build_parser().parse_args(["--stdio", "--url", "http://127.0.0.1:8080", "--slot", "3"])
+    assert _settings_from_args(args).backend.slot == 3
+
+
+def test_ollama_needs_a_local_vocabulary() -> None:
+    import pytest
+
+    from lsp_server.backends.factory import connect_remote
+    from lsp_server.errors import CoderLspError
+
+    settings = parse_settings(
+        {"backend": {"kind": "ollama", "url": "http://127.0.0.1:1", "tokenizer": "remote"}}
+    ).settings
+    with pytest.raises(CoderLspError, match="needs a local vocabulary"):
+        connect_remote(settings)
