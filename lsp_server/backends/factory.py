@@ -59,7 +59,7 @@ def connect_remote(settings: Settings) -> Backend:
         from lsp_server.backends.openai import OpenAICompletionsBackend
 
         vocab = vocabulary(b.tokenizer or settings.model)
-        if vocab is None or (vocab == "remote" and b.kind == "ollama"):
+        if vocab is None or vocab == "remote":
             raise CoderLspError(
                 f"backend kind {b.kind!r} needs a local vocabulary: set backend.tokenizer "
                 "(or model) to the served model's GGUF or registry name"

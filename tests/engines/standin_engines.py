@@ -30,7 +30,8 @@ no API key, and closing the connection stops the generation.
 ``{"error": {message, type, param, code}}``), with the context-length message of vLLM's
 ``serving_engine`` ("This model's maximum context length is N tokens. However, you
 requested …"), ``--api-key`` answering 401, and ``suffix`` refused. ``--hide-context``
-leaves ``max_model_len`` out (an OpenAI-compatible engine that does not say its context).
+makes it a generic OpenAI-compatible engine that never says its context: not
+``owned_by: "vllm"``, no ``max_model_len``, no ``/tokenize``.
 
 Both record every request (``GET /standin/log``) and take injected faults
 (``POST /standin/fault {"status": 500, "count": 1}`` or ``{"hang": true, "count": 1}``):
@@ -87,7 +88,12 @@ class Runner:
         return self.metadata().get("tokenizer.ggml.add_bos_token") == "true"
 
     def stream(
-        self, tokens: list[int], max_tokens: int, stops: list[str], record: dict[str, Any]
+        self,
+        tokens: list[int],
+        max_tokens: int,
+        stops: list[str],
+        record: dict[str, Any],
+        stop_ids: frozenset[int] = frozenset(),
     ) -> Iterator[str]:
         """Greedy text pieces for ``tokens``; fills ``record`` (evaluated, generated, reason).
 
@@ -114,7 +120,7 @@ class Runner:
                 if record["generated"] == 0:
                     record["prompt_ms"] = (time.perf_counter() - started) * 1000
                     started = time.perf_counter()
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                if llama_cpp.llama_vocab_is_eog(vocab, token) or token in stop_ids:
                     record["reason"] = "stop"
                     break
                 record["generated"] += 1
@@ -233,10 +239,16 @@ class _Base(BaseHTTPRequestHandler):
         return False
 
     def stream_pieces(
-        self, tokens: list[int], max_tokens: int, stops: list[str], entry: dict[str, Any], emit: Any
+        self,
+        tokens: list[int],
+        max_tokens: int,
+        stops: list[str],
+        entry: dict[str, Any],
+        emit: Any,
+        stop_ids: frozenset[int] = frozenset(),
     ) -> bool:
         """Run the model, passing each piece to ``emit``; False when the client went away."""
-        pieces = self.server.runner.stream(tokens, max_tokens, stops, entry)
+        pieces = self.server.runner.stream(tokens, max_tokens, stops, entry, stop_ids)
         try:
             for piece in pieces:
                 emit(piece)
@@ -385,7 +397,7 @@ class VllmHandler(_Base):
             "id": self.server.args.name,
             "object": "model",
             "created": 0,
-            "owned_by": "vllm",
+            "owned_by": "someone" if self.server.args.hide_context else "vllm",
             "root": self.server.args.name,
             "parent": None,
             "permission": [],
@@ -410,7 +422,7 @@ class VllmHandler(_Base):
         body = self.body()
         runner = self.server.runner
         ctx = self.server.args.ctx
-        if self.path == "/tokenize":
+        if self.path == "/tokenize" and not self.server.args.hide_context:
             add = bool(body.get("add_special_tokens", True)) and runner.adds_bos()
             tokens = runner.tokenize(str(body.get("prompt", "")), add_bos=add, special=True)
             self.send_json(200, {"count": len(tokens), "max_model_len": ctx, "tokens": tokens})
@@ -468,7 +480,8 @@ class VllmHandler(_Base):
                 }
             )
 
-        if not self.stream_pieces(tokens, max_tokens, stops, entry, emit):
+        stop_ids = frozenset(int(t) for t in body.get("stop_token_ids") or [])
+        if not self.stream_pieces(tokens, max_tokens, stops, entry, emit, stop_ids):
             self.close_connection = True
             return
         event(

@@ -106,3 +106,18 @@ def test_ollama_needs_a_local_vocabulary() -> None:
     ).settings
     with pytest.raises(CoderLspError, match="needs a local vocabulary"):
         connect_remote(settings)
+
+
+def test_context_size_read_from_engine_messages() -> None:
+    from lsp_server.backends.http import context_size_in
+
+    vllm = (
+        "This model's maximum context length is 2048 tokens. However, you requested 2100 "
+        "tokens (2000 in the messages, 100 in the completion)."
+    )
+    tgi = "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 5000"
+    assert context_size_in(vllm) == 2048 and context_size_in(tgi) == 4096
+    assert context_size_in("the request exceeds the available context size (512 tokens)") == 512
+    assert context_size_in("something else") is None
+    err = http_error(422, ('{"error": "' + tgi.replace("`", "") + '"}').encode(), "/x", "u")
+    assert isinstance(err, ContextExceededError) and err.n_ctx == 4096
