@@ -71,7 +71,7 @@ class EngineConnection:
         api_key: str | None = None,
         *,
         ca_file: str | None = None,
-        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        idle_timeout_s: float | None = None,
     ) -> None:
         """Prepare connections to ``url`` (nothing is opened yet)."""
         parts = urlsplit(url)
@@ -91,7 +91,7 @@ class EngineConnection:
                     self._host,
                 )
         self._ssl = ssl.create_default_context(cafile=ca_file) if self._https else None
-        self.idle_timeout_s = idle_timeout_s
+        self.idle_timeout_s = IDLE_TIMEOUT_S if idle_timeout_s is None else idle_timeout_s
         self._json_conn: http.client.HTTPConnection | None = None
         self._json_lock = threading.Lock()
         self._idle: http.client.HTTPConnection | None = None

@@ -91,6 +91,8 @@ class LlamaServerBackend:
         """"local" (a vocabulary on this machine) or "remote" (the engine's /tokenize)."""
         self.last_body: dict[str, Any] | None = None
         """The last /completion request body (for the golden test and debugging)."""
+        self.note = ""
+        """What the user should know about this connection (shown with the status)."""
 
     # -- connecting ---------------------------------------------------------------------
     @classmethod
@@ -153,6 +155,7 @@ class LlamaServerBackend:
         never_emit: frozenset[int] = frozenset()
         chosen: FimTemplate | None = None
         kind = "remote"
+        note = ""
         if local_path:
             local, chosen, never_emit = _local_vocab(local_path, template)
             mismatch = [p for p in PROBES if local.tokenize(p) != remote(p, False)]
@@ -165,6 +168,9 @@ class LlamaServerBackend:
                     len(PROBES),
                 )
                 local.close()
+                note = "local vocabulary disagrees with /tokenize: using the engine's"
+                # Its template is not the engine's either: find that from the engine.
+                chosen, never_emit = None, frozenset()
             else:
                 tokenizer, kind = local, "local"
         if tokenizer is None:
@@ -192,7 +198,9 @@ class LlamaServerBackend:
             kind,
             ", API key set" if engine.has_key else "",
         )
-        return cls(engine, info, tokenizer, never_emit, slot=slot, tokenizer_kind=kind)
+        backend = cls(engine, info, tokenizer, never_emit, slot=slot, tokenizer_kind=kind)
+        backend.note = note
+        return backend
 
     # -- Backend protocol -------------------------------------------------------------
     @property
