@@ -117,7 +117,7 @@ def stream_generation(
                     break
             else:
                 if reason is None and not cancel.cancelled and not events:
-                    raise EmptyStreamError("engine closed the stream without an answer")
+                    raise EmptyStreamError("engine dropped the connection before answering")
                 if reason is None and not cancel.cancelled:
                     raise EngineError(
                         "engine dropped the connection mid-stream (the answer ended unfinished)"
