@@ -239,6 +239,9 @@ class LlamaServerBackend:
             "cache_prompt": True,
             "stream": True,
             "return_tokens": True,
+            # Figures with every event: a generation that our stop policy ends early
+            # (before the engine's last event) still reports what the engine evaluated.
+            "timings_per_token": True,
             "temperature": request.temperature,
             "top_k": 40,
             "top_p": 0.95,
@@ -340,12 +343,12 @@ def _parse_event(line: bytes) -> Chunk | None:
         code = int(err.get("code", 500)) if isinstance(err, dict) else 500
         raise http_error(code, line.removeprefix(b"data:").strip(), "/completion", "llama-server")
     chunk = Chunk(text=str(obj.get("content") or ""), tokens=tuple(obj.get("tokens") or ()))
+    timings = obj.get("timings") or {}
+    for key in ("prompt_n", "predicted_n", "prompt_ms", "predicted_ms", "cache_n"):
+        value = timings.get(key)
+        if isinstance(value, int | float):
+            chunk.figures[key] = float(value)
     if obj.get("stop"):
         chunk.done = True
         chunk.reason = _STOP_TYPES.get(str(obj.get("stop_type")), StopReason.LENGTH)
-        timings = obj.get("timings") or {}
-        for key in ("prompt_n", "predicted_n", "prompt_ms", "predicted_ms", "cache_n"):
-            value = timings.get(key)
-            if isinstance(value, int | float):
-                chunk.figures[key] = float(value)
     return chunk
