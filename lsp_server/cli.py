@@ -62,6 +62,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         **opts,
     )
     p.add_argument(
+        "--slot",
+        type=int,
+        metavar="N",
+        help="llama-server slot (id_slot) this server's requests use (keeps its prompt cache)",
+        **opts,
+    )
+    p.add_argument(
         "--tokenizer",
         metavar="NAME|PATH|remote",
         help="vocabulary for exact local token counts with a shared engine",
@@ -90,6 +97,7 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
             "url": getattr(args, "url", None),
             "apiKeyEnv": getattr(args, "api_key_env", None),
             "tokenizer": getattr(args, "tokenizer", None),
+            "slot": getattr(args, "slot", None),
         }.items()
         if value is not None
     }

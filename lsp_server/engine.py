@@ -215,7 +215,12 @@ class Engine:
         self._error, self._failed_key, self._backoff_s = None, None, 0.0
         self.cache = CompletionCache(self._settings.cache_size)
         self.windows.clear()
-        self._set_state(ModelState.READY, backend.info.name)
+        # A backend's note (e.g. "remote tokenizer: the local vocabulary disagrees")
+        # travels with the ready status, so the user sees it, not only the log.
+        note = getattr(backend, "note", "")
+        self._set_state(
+            ModelState.READY, f"{backend.info.name} ({note})" if note else backend.info.name
+        )
         return backend
 
     def _may_retry(self) -> bool:

@@ -37,6 +37,10 @@ class BackendSettings:
     "remote": the engine's /tokenize (cached); None: for llama-server its model file when
     that is on this machine, else its /tokenize; for engines without /tokenize the
     top-level ``model``."""
+    slot: int | None = None
+    """llama-server only: pin this editor's requests to one slot (``id_slot``) so its
+    prompt cache is never evicted by another user's; None lets the engine choose (it
+    prefers the slot whose cache shares the longest prefix)."""
 
     @property
     def remote(self) -> bool:
@@ -93,7 +97,7 @@ class Settings:
     log_level: str = "info"
     """Log level for stderr / window/logMessage: debug, info, warning, error."""
     backend: BackendSettings = BackendSettings()
-    """The engine: ``{kind, url, model, apiKeyEnv, tokenizer}`` (default: in-process)."""
+    """The engine: ``{kind, url, model, apiKeyEnv, tokenizer, slot}`` (default: in-process)."""
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -176,7 +180,7 @@ def _check(name: str, value: Any, default: Any) -> Any:
 
 
 def _check_backend(value: Any, current: BackendSettings) -> BackendSettings:
-    """Convert ``{kind, url, model, apiKeyEnv, tokenizer}``; unset keys keep ``current``.
+    """Convert ``{kind, url, model, apiKeyEnv, tokenizer, slot}``; unset keys keep ``current``.
 
     A bare string is taken as the kind. ValueError names the first bad key.
     """
@@ -185,7 +189,7 @@ def _check_backend(value: Any, current: BackendSettings) -> BackendSettings:
     if value is None:
         return BackendSettings()
     if not isinstance(value, Mapping):
-        raise ValueError("must be an object {kind, url, model, apiKeyEnv, tokenizer}")
+        raise ValueError("must be an object {kind, url, model, apiKeyEnv, tokenizer, slot}")
     known = {f.name for f in fields(BackendSettings)}
     changes: dict[str, Any] = {}
     for key, raw in value.items():
@@ -206,6 +210,10 @@ def _check_backend(value: Any, current: BackendSettings) -> BackendSettings:
             if raw is not None and not isinstance(raw, str):
                 raise ValueError("tokenizer must be a model name, a .gguf path or null")
             changes[name] = raw.strip() if isinstance(raw, str) and raw.strip() else None
+        elif name == "slot":
+            if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int) or raw < 0):
+                raise ValueError("slot must be an integer >= 0 or null")
+            changes[name] = raw
         elif name == "api_key_env":
             if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", raw):
                 raise ValueError("apiKeyEnv must be an environment variable name")

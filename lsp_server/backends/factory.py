@@ -53,15 +53,27 @@ def connect_remote(settings: Settings) -> Backend:
             vocab=vocabulary(b.tokenizer),
             template=settings.template,
             n_ctx=settings.n_ctx,
+            slot=b.slot,
         )
-    if b.kind == "openai":
+    if b.kind in ("openai", "ollama"):
         from lsp_server.backends.openai import OpenAICompletionsBackend
 
         vocab = vocabulary(b.tokenizer or settings.model)
         if vocab is None or vocab == "remote":
             raise CoderLspError(
-                "backend kind 'openai' needs a local vocabulary: set backend.tokenizer "
+                f"backend kind {b.kind!r} needs a local vocabulary: set backend.tokenizer "
                 "(or model) to the served model's GGUF or registry name"
+            )
+        if b.kind == "ollama":
+            from lsp_server.backends.ollama import OllamaBackend
+
+            return OllamaBackend.connect(
+                b.url,
+                vocab=vocab,
+                api_key=key,
+                model=b.model,
+                template=settings.template,
+                n_ctx=settings.n_ctx,
             )
         return OpenAICompletionsBackend.connect(
             b.url,

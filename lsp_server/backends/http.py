@@ -19,6 +19,7 @@ import http.client
 import ipaddress
 import json
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -70,7 +71,7 @@ class EngineConnection:
         api_key: str | None = None,
         *,
         ca_file: str | None = None,
-        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        idle_timeout_s: float | None = None,
     ) -> None:
         """Prepare connections to ``url`` (nothing is opened yet)."""
         parts = urlsplit(url)
@@ -90,7 +91,7 @@ class EngineConnection:
                     self._host,
                 )
         self._ssl = ssl.create_default_context(cafile=ca_file) if self._https else None
-        self.idle_timeout_s = idle_timeout_s
+        self.idle_timeout_s = IDLE_TIMEOUT_S if idle_timeout_s is None else idle_timeout_s
         self._json_conn: http.client.HTTPConnection | None = None
         self._json_lock = threading.Lock()
         self._idle: http.client.HTTPConnection | None = None
@@ -309,9 +310,33 @@ def http_error(status: int, raw: bytes, path: str, url: str) -> EngineError:
         )
     if status == 503:
         return EngineLoadingError(f"engine at {url} is still loading its model (HTTP 503)")
-    if status == 400 and ("exceed_context" in error_type or "context" in message.lower()):
-        return ContextExceededError(f"prompt too long for the engine: {message}", n_ctx)
+    if status in (400, 413, 422) and (
+        "exceed_context" in error_type or "context" in message.lower() or "must be <=" in message
+    ):
+        return ContextExceededError(
+            f"prompt too long for the engine: {message}", n_ctx or context_size_in(message)
+        )
     return EngineError(f"engine at {url} answered HTTP {status} to {path}: {message}")
+
+
+_CONTEXT_SIZE = (
+    # vLLM (serving_engine), llama-cpp-python's server, OpenAI itself
+    re.compile(r"maximum context length is (\d+)"),
+    # llama-cpp-python's own message, llama-server
+    re.compile(r"context (?:window|size) of (\d+)"),
+    re.compile(r"available context size \((\d+) tokens\)"),
+    # TGI: "`inputs` tokens + `max_new_tokens` must be <= 2048"
+    re.compile(r"must be <= (\d+)"),
+)
+
+
+def context_size_in(message: str) -> int | None:
+    """The engine's context size when its error message says it, else None."""
+    for pattern in _CONTEXT_SIZE:
+        found = pattern.search(message)
+        if found:
+            return int(found.group(1))
+    return None
 
 
 def sse_data(line: bytes) -> Any:

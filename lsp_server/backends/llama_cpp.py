@@ -519,6 +519,11 @@ class LlamaTokenizer:
         """Ids that end generation if sampled (control tokens and control-like markers)."""
         return self._vocab.never_emit
 
+    @property
+    def n_vocab(self) -> int:
+        """Number of tokens in the vocabulary."""
+        return int(self._llama.n_vocab())
+
     def special_id(self, text: str) -> int | None:
         """The id of special token ``text`` (any spelling), or None when there is none."""
         return _special_id(self._vocab.special_ids, text)

@@ -91,6 +91,8 @@ class LlamaServerBackend:
         """"local" (a vocabulary on this machine) or "remote" (the engine's /tokenize)."""
         self.last_body: dict[str, Any] | None = None
         """The last /completion request body (for the golden test and debugging)."""
+        self.note = ""
+        """What the user should know about this connection (shown with the status)."""
 
     # -- connecting ---------------------------------------------------------------------
     @classmethod
@@ -153,6 +155,7 @@ class LlamaServerBackend:
         never_emit: frozenset[int] = frozenset()
         chosen: FimTemplate | None = None
         kind = "remote"
+        note = ""
         if local_path:
             local, chosen, never_emit = _local_vocab(local_path, template)
             mismatch = [p for p in PROBES if local.tokenize(p) != remote(p, False)]
@@ -165,6 +168,9 @@ class LlamaServerBackend:
                     len(PROBES),
                 )
                 local.close()
+                note = "local vocabulary disagrees with /tokenize: using the engine's"
+                # Its template is not the engine's either: find that from the engine.
+                chosen, never_emit = None, frozenset()
             else:
                 tokenizer, kind = local, "local"
         if tokenizer is None:
@@ -192,7 +198,9 @@ class LlamaServerBackend:
             kind,
             ", API key set" if engine.has_key else "",
         )
-        return cls(engine, info, tokenizer, never_emit, slot=slot, tokenizer_kind=kind)
+        backend = cls(engine, info, tokenizer, never_emit, slot=slot, tokenizer_kind=kind)
+        backend.note = note
+        return backend
 
     # -- Backend protocol -------------------------------------------------------------
     @property
@@ -231,6 +239,9 @@ class LlamaServerBackend:
             "cache_prompt": True,
             "stream": True,
             "return_tokens": True,
+            # Figures with every event: a generation that our stop policy ends early
+            # (before the engine's last event) still reports what the engine evaluated.
+            "timings_per_token": True,
             "temperature": request.temperature,
             "top_k": 40,
             "top_p": 0.95,
@@ -332,12 +343,12 @@ def _parse_event(line: bytes) -> Chunk | None:
         code = int(err.get("code", 500)) if isinstance(err, dict) else 500
         raise http_error(code, line.removeprefix(b"data:").strip(), "/completion", "llama-server")
     chunk = Chunk(text=str(obj.get("content") or ""), tokens=tuple(obj.get("tokens") or ()))
+    timings = obj.get("timings") or {}
+    for key in ("prompt_n", "predicted_n", "prompt_ms", "predicted_ms", "cache_n"):
+        value = timings.get(key)
+        if isinstance(value, int | float):
+            chunk.figures[key] = float(value)
     if obj.get("stop"):
         chunk.done = True
         chunk.reason = _STOP_TYPES.get(str(obj.get("stop_type")), StopReason.LENGTH)
-        timings = obj.get("timings") or {}
-        for key in ("prompt_n", "predicted_n", "prompt_ms", "predicted_ms", "cache_n"):
-            value = timings.get(key)
-            if isinstance(value, int | float):
-                chunk.figures[key] = float(value)
     return chunk

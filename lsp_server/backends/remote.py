@@ -43,6 +43,11 @@ DEFUSE = "\u200b"
 string prompt: the engine then tokenizes it as text, never as the control token."""
 
 
+class EmptyStreamError(EngineError):
+    """The engine accepted the request (HTTP 200) and closed the stream without one event
+    (llama-cpp-python's server does this for a prompt longer than its context)."""
+
+
 @dataclass(slots=True)
 class Chunk:
     """One event of an engine's stream, in engine-independent terms."""
@@ -80,11 +85,13 @@ def stream_generation(
     reason: StopReason | None = None
     figures: dict[str, float] = {}
     first_at: float | None = None
+    events = 0
     if cancel.cancelled:
         return Generation("", StopReason.CANCELLED, prompt_tokens)
     try:
         with engine.stream(path, body, cancel, lambda: policy.seconds_left(text)) as lines:
             for line in lines:
+                events += 1
                 chunk = parse(line)
                 if chunk is None:
                     continue
@@ -109,6 +116,8 @@ def stream_generation(
                     reason = chunk.reason or StopReason.EOS
                     break
             else:
+                if reason is None and not cancel.cancelled and not events:
+                    raise EmptyStreamError("engine dropped the connection before answering")
                 if reason is None and not cancel.cancelled:
                     raise EngineError(
                         "engine dropped the connection mid-stream (the answer ended unfinished)"

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -124,3 +125,71 @@ def own_llama_server() -> Iterator[LlamaServer]:
 def api_key_env(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("CODER_LSP_API_KEY", API_KEY)
     return API_KEY
+
+
+class Standin:
+    """One stand-in engine process (tests/engines/standin_engines.py) on a loopback port."""
+
+    def __init__(self, kind: str, *extra: str, ctx: int = 2048) -> None:
+        self.kind, self.extra, self.ctx = kind, list(extra), ctx
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, preload: bool = False) -> Standin:
+        root = Path(__file__).resolve().parents[2]
+        cmd = [sys.executable, "-m", "tests.engines.standin_engines", self.kind]
+        cmd += ["--port", str(self.port), "--model", str(model_path()), "--ctx", str(self.ctx)]
+        cmd += [*self.extra, *(["--preload"] if preload else [])]
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        probe = "/api/version" if self.kind == "ollama" else "/health"
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc.poll() is None, f"the {self.kind} stand-in exited"
+            try:
+                with urllib.request.urlopen(self.url + probe, timeout=2):
+                    return self
+            except OSError:
+                assert time.monotonic() < deadline, f"the {self.kind} stand-in never answered"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    def log(self) -> list[dict[str, object]]:
+        with urllib.request.urlopen(self.url + "/standin/log", timeout=5) as r:
+            return list(json.load(r))
+
+    def fault(self, **fault: object) -> None:
+        req = urllib.request.Request(
+            self.url + "/standin/fault", data=json.dumps(fault).encode(), method="POST"
+        )
+        with urllib.request.urlopen(req, timeout=5):
+            pass
+
+
+@pytest.fixture(scope="module")
+def ollama() -> Iterator[Standin]:
+    """The Ollama stand-in with the real Qwen 0.5B (loaded on first use, like Ollama)."""
+    server = Standin("ollama").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_ollama() -> Iterator[Standin]:
+    """An Ollama stand-in of the test's own (to kill and restart); not started yet."""
+    server = Standin("ollama")
+    yield server
+    server.stop()

@@ -18,7 +18,7 @@ from lsp_server.backends.openai import OpenAICompletionsBackend
 from lsp_server.backends.remote import DEFUSE
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.core import FimContext
-from lsp_server.errors import EngineAuthError
+from lsp_server.errors import ContextExceededError, EngineAuthError
 from tests.engines.conftest import API_KEY, free_port, model_path
 
 pytestmark = pytest.mark.real_model
@@ -113,3 +113,20 @@ def test_wrong_key_is_refused(openai_url: str) -> None:
     with pytest.raises(EngineAuthError) as err:
         OpenAICompletionsBackend.connect(openai_url, vocab=model_path(), api_key="bad-key-77")
     assert "bad-key-77" not in str(err.value)
+
+
+def test_an_engine_smaller_than_the_setting_is_learned_from_its_400(openai_url: str) -> None:
+    """llama_cpp.server does not say its context in /v1/models: with nCtx 8192 set, a
+    prompt bigger than its 2048 is refused, and the backend then assumes 2048."""
+    b = OpenAICompletionsBackend.connect(
+        openai_url, vocab=model_path(), api_key=API_KEY, n_ctx=8192
+    )
+    big = FimContext(prefix="x = 1\n" * 1200 + "def add(a, b):\n    ", suffix="\n")
+    try:
+        assert b.info.n_ctx == 8192
+        with pytest.raises(ContextExceededError):
+            b.generate(request(b, big), CancelToken())
+        assert b.info.n_ctx == 2048
+        assert b.generate(request(b), CancelToken()).text.startswith("return a + b")
+    finally:
+        b.close()

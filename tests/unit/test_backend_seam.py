@@ -81,3 +81,43 @@ def test_cancel_callbacks_run_once_and_can_be_forgotten() -> None:
 
 def test_capabilities_default_to_in_process() -> None:
     assert capabilities_of(object()) is IN_PROCESS
+
+
+def test_slot_setting_and_flag() -> None:
+    got = parse_settings({"backend": {"kind": "llama-server", "url": "http://h:1", "slot": 2}})
+    assert got.errors == () and got.settings.backend.slot == 2
+    for bad in (-1, "1", True):
+        got = parse_settings(
+            {"backend": {"kind": "llama-server", "url": "http://h:1", "slot": bad}}
+        )
+        assert got.settings.backend.slot is None and len(got.errors) == 1
+    args = build_parser().parse_args(["--stdio", "--url", "http://127.0.0.1:8080", "--slot", "3"])
+    assert _settings_from_args(args).backend.slot == 3
+
+
+def test_ollama_needs_a_local_vocabulary() -> None:
+    import pytest
+
+    from lsp_server.backends.factory import connect_remote
+    from lsp_server.errors import CoderLspError
+
+    settings = parse_settings(
+        {"backend": {"kind": "ollama", "url": "http://127.0.0.1:1", "tokenizer": "remote"}}
+    ).settings
+    with pytest.raises(CoderLspError, match="needs a local vocabulary"):
+        connect_remote(settings)
+
+
+def test_context_size_read_from_engine_messages() -> None:
+    from lsp_server.backends.http import context_size_in
+
+    vllm = (
+        "This model's maximum context length is 2048 tokens. However, you requested 2100 "
+        "tokens (2000 in the messages, 100 in the completion)."
+    )
+    tgi = "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 5000"
+    assert context_size_in(vllm) == 2048 and context_size_in(tgi) == 4096
+    assert context_size_in("the request exceeds the available context size (512 tokens)") == 512
+    assert context_size_in("something else") is None
+    err = http_error(422, ('{"error": "' + tgi.replace("`", "") + '"}').encode(), "/x", "u")
+    assert isinstance(err, ContextExceededError) and err.n_ctx == 4096
