@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from typing import Any
@@ -26,6 +27,7 @@ from lsp_server.positions import normalize_encoding, offset_at, position_at
 from lsp_server.repo.index import WATCHED_FILES_GLOB, WorkspaceIndex
 from lsp_server.repo.rank import prewarm
 from lsp_server.settings import Settings, language_enabled, parse_settings
+from lsp_server.transport import CoderProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class CoderLanguageServer(LanguageServer):
     """pygls server holding the document store, the engine and the settings."""
 
     def __init__(self, base_settings: Settings | None = None, engine: Engine | None = None):
-        super().__init__("coder-lsp", __version__)
+        super().__init__("coder-lsp", __version__, protocol_cls=CoderProtocol)
         self.base_settings = base_settings or Settings()
         self.settings = self.base_settings
         self.engine = engine or Engine()
@@ -58,7 +60,21 @@ class CoderLanguageServer(LanguageServer):
         self._shown_errors: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._load_task: asyncio.Task[Any] | None = None
+        self._index_cancel = threading.Event()
         self.engine.add_listener(self._on_state)
+
+    def close_session(self) -> None:
+        """The client left: stop generating and indexing, and let the model go.
+
+        Called by the transport when a session ends; over TCP the next client gets a
+        fresh server, so nothing of this session (documents, index, cache) reaches it.
+        """
+        for task in (self._load_task, self._index_task, self._watch_task):
+            if task is not None and not task.done():
+                task.cancel()
+        self._index_cancel.set()
+        self.engine.repo_provider = None
+        self.engine.shutdown()
 
     # -- helpers used by handlers --------------------------------------------------------
     def show_error_once(self, message: str) -> None:
@@ -207,7 +223,7 @@ class CoderLanguageServer(LanguageServer):
                 types.WorkDoneProgressReport(message=message, percentage=pct),
             )
 
-        stats = await loop.run_in_executor(None, index.build, progress)
+        stats = await loop.run_in_executor(None, lambda: index.build(progress, self._index_cancel))
         for doc in self.docs.all():
             self.prewarm(doc)
         message = (
