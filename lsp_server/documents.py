@@ -9,6 +9,7 @@ The pipeline only ever sees :class:`~lsp_server.core.DocumentSnapshot` copies.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
@@ -27,7 +28,23 @@ def uri_to_path(uri: str) -> str | None:
     parsed = urlparse(uri)
     if parsed.scheme != "file":
         return None
-    return unquote(parsed.path)
+    path = unquote(parsed.path)
+    if "\x00" in path or not path.startswith("/"):
+        return None  # no file can have this name: the document is kept, never looked up
+    return path
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with lone UTF-16 surrogates (which JSON can carry but UTF-8 cannot) made
+    U+FFFD: one code point and one UTF-16 unit each, so every position stays the same."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 @dataclass(slots=True)
@@ -68,7 +85,7 @@ class DocumentStore:
         """Track a newly opened document and parse it."""
         path = uri_to_path(uri)
         language = language_for(language_id, path)
-        doc = Document(uri, text, language_id, version, path, language)
+        doc = Document(uri, clean_text(text), language_id, version, path, language)
         self._docs[uri] = doc
         self._reparse(doc)
         return doc
@@ -96,7 +113,8 @@ class DocumentStore:
         if doc is None:
             logger.warning("didChange for a document that is not open: %s", uri)
             return None
-        for rng, new_text in changes:
+        for rng, raw_text in changes:
+            new_text = clean_text(raw_text)
             if rng is None:
                 doc.text = new_text
                 doc._starts = None
