@@ -191,9 +191,13 @@ class CoderLanguageServer(LanguageServer):
         backend = self.engine.backend
         budget = repo_tokens(self.settings, backend.info.n_ctx) if backend is not None else None
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(
-            None, lambda: prewarm(index, doc.path, doc.text, doc.language_id, budget)
-        )
+        path, text = doc.path, doc.text
+
+        def warm() -> int:
+            index.add_imported_files(path, text)  # imports the file cap left out, first
+            return prewarm(index, path, text, doc.language_id, budget)
+
+        future = loop.run_in_executor(None, warm)
         future.add_done_callback(self._prewarmed)
 
     def _prewarmed(self, future: asyncio.Future[int]) -> None:
@@ -302,6 +306,8 @@ class CoderLanguageServer(LanguageServer):
         if current is None or current.version != snapshot.version or current.text != snapshot.text:
             logger.info("discarding a completion for an outdated version of %s", uri)
             return None, offset, snapshot.text
+        if result.prompt is not None and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("prompt for %s:\n%s", uri, result.prompt.render())
         gen = result.generation
         logger.info(
             "complete %s:%d:%d shape=%s %s cache=%s prompt=%s evaluated=%s generated=%s "

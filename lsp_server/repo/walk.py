@@ -35,6 +35,7 @@ __all__ = [
     "index_language",
     "is_secret",
     "parse_gitignore",
+    "read_regular_file",
 ]
 
 SKIP_DIRS: frozenset[str] = frozenset(
@@ -320,13 +321,48 @@ def _is_broad_root(root: str) -> bool:
     return root == os.path.sep or root == home or os.path.dirname(root) == root
 
 
-def _read_small(path: str, limit: int = 256_000) -> str | None:
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def read_regular_file(path: str, limit: int) -> bytes | None:
+    """At most ``limit + 1`` bytes of ``path`` if it is, right now, a regular file.
+
+    Files change between the walk and a later read: the last path component is not
+    followed (``O_NOFOLLOW``: a file replaced by a link to somewhere else reads nothing),
+    a FIFO or device never blocks the open (``O_NONBLOCK``) and is refused by ``fstat``.
+    None for anything else, or when the file cannot be read.
+    """
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit)
+        fd = os.open(path, _OPEN_FLAGS)
+    except (OSError, ValueError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
     except OSError:
         return None
-    return data.decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def _read_small(path: str, limit: int = 256_000) -> str | None:
+    data = read_regular_file(path, limit)
+    return None if data is None else data[:limit].decode("utf-8", "replace")
 
 
 class Walker:
@@ -341,6 +377,14 @@ class Walker:
     def forget_ignore_files(self) -> None:
         """Drop the parsed ``.gitignore`` files (one changed): the next walk reads them anew."""
         self._rules_cache.clear()
+
+    def read(self, path: str) -> bytes | None:
+        """A file's bytes (up to the size limit + 1) if it is a regular file whose real
+        path is inside a root; None otherwise (see :func:`read_regular_file`)."""
+        real = os.path.realpath(path)
+        if self.root_of(real) is None:
+            return None  # a folder on the way was replaced by a link out of the workspace
+        return read_regular_file(real, self.limits.max_file_bytes)
 
     def root_of(self, path: str) -> str | None:
         """The root that contains ``path`` (deepest first), or None."""
