@@ -566,11 +566,14 @@ async def pull_with_progress(ls: CoderLanguageServer, name: str) -> dict[str, An
 
     try:
         path = await loop.run_in_executor(None, lambda: pull(spec, progress=progress))
-    except CoderLspError as err:
+    except Exception as err:  # CoderLspError, or anything unforeseen: end the progress
+        message = str(err) if isinstance(err, CoderLspError) else f"download failed: {err!r}"
+        if not isinstance(err, CoderLspError):
+            logger.exception("pulling %s failed", name)
         if use_progress:
             ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="failed"))
-        ls.show_error_once(str(err))
-        return {"ok": False, "error": str(err)}
+        ls.show_error_once(message)
+        return {"ok": False, "error": message}
     if use_progress:
         ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=f"Downloaded {name}"))
     if name == ls.settings.model:

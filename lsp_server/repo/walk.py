@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsp_server.repo.parsing import language_for
+from lsp_server.safe_io import read_regular_file
 
 logger = logging.getLogger(__name__)
 
@@ -319,45 +320,6 @@ class WalkedFile:
 def _is_broad_root(root: str) -> bool:
     home = os.path.realpath(os.path.expanduser("~"))
     return root == os.path.sep or root == home or os.path.dirname(root) == root
-
-
-_OPEN_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-)
-
-
-def read_regular_file(path: str, limit: int) -> bytes | None:
-    """At most ``limit + 1`` bytes of ``path`` if it is, right now, a regular file.
-
-    Files change between the walk and a later read: the last path component is not
-    followed (``O_NOFOLLOW``: a file replaced by a link to somewhere else reads nothing),
-    a FIFO or device never blocks the open (``O_NONBLOCK``) and is refused by ``fstat``.
-    None for anything else, or when the file cannot be read.
-    """
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except (OSError, ValueError):
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        os.set_blocking(fd, True)
-        chunks: list[bytes] = []
-        left = limit + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _read_small(path: str, limit: int = 256_000) -> str | None:
