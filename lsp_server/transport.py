@@ -385,6 +385,12 @@ def handle_body(session: Session, body: bytes, reader: FrameReader | None = None
             reader.push_back(body[consumed:])
             handle_body(session, body[:consumed], None)
             return
+        marker = _MARKER.search(body, 1)
+        if marker is not None and reader is not None:
+            # A length that lied over garbage swallowed the next frame's header: give it
+            # back, so that only the garbage is lost.
+            reader.push_back(body[marker.start() :])
+            body = body[: marker.start()]
         logger.warning("parse error: %s", str(err)[:200])
         session.error(find_request_id(body), PARSE_ERROR, "Parse error: the message is not JSON")
         return
