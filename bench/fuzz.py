@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
                 def batch(sequence: list) -> None:
                     if figures.messages >= args.messages or figures.failures >= args.stop_after:
                         return
+                    before = len(figures.problems)
                     loop.run_until_complete(fuzzer.run(sequence))
+                    for problem in figures.problems[before:]:
+                        print(f"PROBLEM: {problem[:3000]}", file=sys.stderr, flush=True)
 
                 batch()
                 batch_seed += 1

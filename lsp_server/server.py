@@ -20,7 +20,7 @@ from pygls.lsp.server import LanguageServer
 from lsp_server import __version__
 from lsp_server.completion.pipeline import repo_tokens
 from lsp_server.core import Completion, CompletionRequest
-from lsp_server.documents import Document, DocumentStore, uri_to_path
+from lsp_server.documents import MAX_PARSE_CHARS, Document, DocumentStore, uri_to_path
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import CoderLspError
 from lsp_server.positions import normalize_encoding, offset_at, position_at
@@ -152,7 +152,7 @@ class CoderLanguageServer(LanguageServer):
             return
         self.index = WorkspaceIndex(roots, max_files=self.settings.index_max_files)
         for doc in self.docs.all():
-            if doc.path:
+            if doc.path and len(doc.text) <= MAX_PARSE_CHARS:
                 self.index.set_open_document(doc.path, doc.text)
         self.engine.repo_provider = self._repo_context
         self.engine.busy = self.index.busy
@@ -380,7 +380,7 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
         """textDocument/didOpen."""
         td = params.text_document
         doc = ls.docs.open(td.uri, td.text, td.language_id, td.version)
-        if ls.index is not None and doc.path:
+        if ls.index is not None and doc.path and len(doc.text) <= MAX_PARSE_CHARS:
             ls.index.set_open_document(doc.path, doc.text)
             ls.prewarm(doc)
 
@@ -399,7 +399,11 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
             params.text_document.uri, params.text_document.version, changes, ls.encoding
         )
         if ls.index is not None and doc is not None and doc.path:
-            ls.index.set_open_document(doc.path, doc.text)
+            if len(doc.text) <= MAX_PARSE_CHARS:
+                ls.index.set_open_document(doc.path, doc.text)
+            elif doc.path in ls.index.open_paths():
+                # Grown too large to re-tag on each completion: the disk version stands in.
+                ls.index.close_document(doc.path)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CoderLanguageServer, params: types.DidCloseTextDocumentParams) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 from lsp_server.errors import CoderLspError
 
@@ -337,7 +338,44 @@ def find_request_id(body: bytes) -> int | str | None:
 
 
 class CoderProtocol(LanguageServerProtocol):
-    """pygls' protocol, minus the Python tracebacks it would put in error responses."""
+    """pygls' protocol, minus the Python tracebacks it would put in error responses, and
+    minus pygls' own copy of every open document: the server keeps its documents in
+    :mod:`lsp_server.documents`, and a second copy doubled the memory of large files and
+    re-split them into lines on every keystroke."""
+
+    def _execute_handler(
+        self,
+        msg_id: Any,
+        handler: Any,
+        callback: Any,
+        args: Any = None,
+        kwargs: Any = None,
+    ) -> None:
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        if callback == self._check_handler_result:
+            # A notification: pygls files its future under a fresh id and never removes
+            # it, so every didChange kept one for the rest of the session.
+            future = self._request_futures.get(msg_id)
+            if future is not None:
+                future.add_done_callback(lambda _: self._request_futures.pop(msg_id, None))
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: Any) -> Any:
+        """Hand didOpen to the server's handler only."""
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: Any) -> Any:
+        """Hand didChange to the server's handler only."""
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: Any) -> Any:
+        """Hand didClose to the server's handler only."""
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
 
     def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
         data = getattr(error, "data", None)
@@ -385,12 +423,15 @@ def handle_body(session: Session, body: bytes, reader: FrameReader | None = None
             reader.push_back(body[consumed:])
             handle_body(session, body[:consumed], None)
             return
-        marker = _MARKER.search(body, 1)
+        marker = _MARKER.search(body)
         if marker is not None and reader is not None:
             # A length that lied over garbage swallowed the next frame's header: give it
             # back, so that only the garbage is lost.
             reader.push_back(body[marker.start() :])
             body = body[: marker.start()]
+            if not body.strip():
+                logger.warning("a frame without a body was dropped")
+                return
         logger.warning("parse error: %s", str(err)[:200])
         session.error(find_request_id(body), PARSE_ERROR, "Parse error: the message is not JSON")
         return

@@ -413,6 +413,11 @@ class WorkspaceIndex:
                     self._content_chars -= sum(map(len, cached[2])) + len(cached[2])
             self._generation += 1
 
+    def open_paths(self) -> set[str]:
+        """Absolute paths of the open documents the index holds buffers for."""
+        with self._lock:
+            return set(self._open)
+
     def add_imported_files(self, path: str | Path, text: str) -> int:
         """Index the files an open document imports when the walk's file cap left them out.
 

@@ -205,3 +205,35 @@ async def test_row11_an_endless_body_without_length_is_bounded(server):
     server.write(b'"}')
     await server.still_completes()
     assert server.rss_kb - rss_before < 200_000  # at most one MAX_BODY (64 MiB) kept
+
+
+async def test_row05_a_header_without_its_body_does_not_swallow_the_next_frame(server):
+    server.write(b"Content-Length: 29\r\n\r\n")
+    await server.drain()
+    assert await server.complete(URI) == DEFAULT_COMPLETION
+
+
+async def test_row11_notifications_leave_nothing_behind(server):
+    """pygls kept a future per notification forever: 20,000 keystrokes grew ~30 MB."""
+
+    def keystroke(version: int) -> dict:
+        pos = {"line": 0, "character": 0}
+        return {
+            "jsonrpc": "2.0",
+            "method": "textDocument/didChange",
+            "params": {
+                "textDocument": {"uri": URI, "version": version},
+                "contentChanges": [{"range": {"start": pos, "end": pos}, "text": "#"}],
+            },
+        }
+
+    for version in range(2, 1002):  # warm-up: allocator pools settle
+        server.send(keystroke(version))
+    await server.still_completes()
+    rss_before = server.rss_kb
+    for version in range(1002, 21002):
+        server.send(keystroke(version))
+        if version % 1000 == 0:
+            await server.drain()
+    await server.still_completes("file:///tmp/known/after.py")
+    assert server.rss_kb - rss_before < 8_000, server.rss_kb - rss_before
