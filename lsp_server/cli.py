@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -120,6 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--stdio", action="store_true", help="serve over stdin/stdout (default)")
     mode.add_argument("--tcp", metavar="HOST:PORT", help="serve over TCP")
+    parser.add_argument(
+        "--auth-token-env",
+        metavar="VAR",
+        help="with --tcp: clients must send the token held in this environment variable "
+        "as initializationOptions.authToken",
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="with --tcp and --auth-token-env: listen on addresses beyond this machine",
+    )
     parser.add_argument("--log-file", help="write logs to this file instead of stderr")
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
@@ -318,16 +330,28 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the language server over stdio (default) or TCP."""
-    from lsp_server.server import create_server
+    """Run the language server over stdio (default) or TCP; the process exit code.
 
-    server = create_server(_settings_from_args(args))
+    Over TCP each connection gets its own server (documents, index, model), one client
+    at a time; only loopback addresses are served unless ``--allow-remote`` and a token.
+    """
+    from lsp_server.server import create_server
+    from lsp_server.transport import TcpOptions, parse_tcp_address, serve_stdio, serve_tcp
+
+    settings = _settings_from_args(args)
     if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        server.start_tcp(host or "127.0.0.1", int(port))
-    else:
-        server.start_io()
-    return 0
+        host, port = parse_tcp_address(args.tcp)
+        token = None
+        if args.auth_token_env:
+            token = os.environ.get(args.auth_token_env, "")
+            if len(token) < 16:
+                raise CoderLspError(
+                    f"--auth-token-env {args.auth_token_env}: the variable must hold a token "
+                    "of at least 16 characters"
+                )
+        options = TcpOptions(host, port, token, args.allow_remote)
+        return serve_tcp(lambda: create_server(settings), options)
+    return serve_stdio(create_server(settings))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,9 +363,14 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_complete(args)
         if args.command == "models":
             return cmd_models(args)
-        return serve(args)
+        code = serve(args)
     except CoderLspError as err:
         print(f"coder-lsp: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    # The session is over. A worker thread may still be inside llama.cpp or blocked on a
+    # file; exiting without joining it is what ``exit`` asks for.
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)

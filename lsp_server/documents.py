@@ -8,8 +8,12 @@ The pipeline only ever sees :class:`~lsp_server.core.DocumentSnapshot` copies.
 
 from __future__ import annotations
 
+import bisect
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import overload
 from urllib.parse import unquote, urlparse
 
 from lsp_server.core import DocumentSnapshot
@@ -18,8 +22,13 @@ from lsp_server.repo.parsing import ParsedDocument, language_for
 
 logger = logging.getLogger(__name__)
 
-MAX_PARSE_CHARS = 2_000_000
-"""Documents larger than this are not parsed (completions fall back to generic rules)."""
+MAX_PARSE_CHARS = 300_000
+"""Documents larger than this keep no syntax tree: completions use the text-only rules.
+
+tree-sitter holds the GIL while it parses, so a parse anywhere stalls the event loop; an
+incremental reparse of a 1 MB file costs tens of milliseconds per keystroke (and an edit
+that opens a string or a bracket costs a full parse, 0.4 s and more), against a few at
+this size (see ``bench/bigfile.py``)."""
 
 
 def uri_to_path(uri: str) -> str | None:
@@ -27,7 +36,23 @@ def uri_to_path(uri: str) -> str | None:
     parsed = urlparse(uri)
     if parsed.scheme != "file":
         return None
-    return unquote(parsed.path)
+    path = unquote(parsed.path)
+    if "\x00" in path or not path.startswith("/"):
+        return None  # no file can have this name: the document is kept, never looked up
+    return path
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with lone UTF-16 surrogates (which JSON can carry but UTF-8 cannot) made
+    U+FFFD: one code point and one UTF-16 unit each, so every position stays the same."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 @dataclass(slots=True)
@@ -41,17 +66,82 @@ class Document:
     path: str | None
     language: str | None
     parsed: ParsedDocument | None = None
-    _starts: list[int] | None = field(default=None, repr=False)
+    _starts: LineIndex | None = field(default=None, repr=False)
 
-    def starts(self) -> list[int]:
-        """Line start offsets, computed once per text."""
+    def starts(self) -> LineIndex:
+        """Line start offsets, computed once and then updated edit by edit."""
         if self._starts is None:
-            self._starts = line_starts(self.text)
+            self._starts = LineIndex(line_starts(self.text))
         return self._starts
 
     def snapshot(self) -> DocumentSnapshot:
         """An immutable copy for the pipeline."""
         return DocumentSnapshot(self.uri, self.text, self.language_id, self.version, self.path)
+
+
+class LineIndex(Sequence[int]):
+    """Line start offsets of a document, kept up to date edit by edit.
+
+    Typing on one line shifts every later line start; rather than rewriting a list of
+    hundreds of thousands of offsets per keystroke, the shift is kept pending as
+    ``(pivot, delta)`` — starts from line ``pivot`` on are ``delta`` further — and only
+    written out when an edit touches another line or adds or removes a line break.
+    """
+
+    __slots__ = ("_delta", "_pivot", "_starts")
+
+    def __init__(self, starts: list[int]) -> None:
+        self._starts = starts
+        self._pivot = len(starts)
+        self._delta = 0
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return self.materialize()[index]
+        if index < 0:
+            index += len(self._starts)
+        value = self._starts[index]
+        return value + self._delta if index >= self._pivot else value
+
+    def materialize(self) -> list[int]:
+        """The plain list, with any pending shift written out."""
+        if self._delta:
+            pivot, delta, starts = self._pivot, self._delta, self._starts
+            self._starts = starts[:pivot] + [s + delta for s in starts[pivot:]]
+        self._pivot, self._delta = len(self._starts), 0
+        return self._starts
+
+    def replaced(self, old_text: str, start: int, end: int, new_text: str) -> LineIndex | None:
+        """The index after ``old_text[start:end]`` became ``new_text`` (self, updated), or
+        None (recompute lazily) when a carriage return is near the edit, where CRLF pairs
+        may join or split."""
+        if "\r" in new_text or "\r" in old_text[max(0, start - 1) : end + 1]:
+            return None
+        delta = len(new_text) - (end - start)
+        line = bisect.bisect_right(self, start)  # lines [0, line) start at or before start
+        if "\n" not in new_text and "\n" not in old_text[start:end]:
+            if self._delta and self._pivot != line:
+                self.materialize()
+            if delta:
+                self._pivot, self._delta = line, self._delta + delta
+            return self
+        starts = self.materialize()
+        last = bisect.bisect_right(starts, end)  # starts[last:] come after the removed text
+        added = [start + m.end() for m in _NEWLINE.finditer(new_text)]
+        tail = starts[last:]
+        self._starts = starts[:line] + added + ([s + delta for s in tail] if delta else tail)
+        self._pivot = len(self._starts)
+        return self
+
+
+_NEWLINE = re.compile("\n")
 
 
 class DocumentStore:
@@ -68,7 +158,7 @@ class DocumentStore:
         """Track a newly opened document and parse it."""
         path = uri_to_path(uri)
         language = language_for(language_id, path)
-        doc = Document(uri, text, language_id, version, path, language)
+        doc = Document(uri, clean_text(text), language_id, version, path, language)
         self._docs[uri] = doc
         self._reparse(doc)
         return doc
@@ -96,7 +186,8 @@ class DocumentStore:
         if doc is None:
             logger.warning("didChange for a document that is not open: %s", uri)
             return None
-        for rng, new_text in changes:
+        for rng, raw_text in changes:
+            new_text = clean_text(raw_text)
             if rng is None:
                 doc.text = new_text
                 doc._starts = None
@@ -107,8 +198,9 @@ class DocumentStore:
             end = offset_at(doc.text, rng[2], rng[3], encoding, starts)
             if end < start:
                 start, end = end, start
-            doc.text = doc.text[:start] + new_text + doc.text[end:]
-            doc._starts = None
+            old_text = doc.text
+            doc.text = old_text[:start] + new_text + old_text[end:]
+            doc._starts = starts.replaced(old_text, start, end, new_text)
             if doc.parsed is not None:
                 doc.parsed.apply_edit(start, end, new_text)
                 if len(doc.text) > MAX_PARSE_CHARS:

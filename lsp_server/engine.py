@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -92,6 +93,18 @@ def load_backend(settings: Settings) -> Backend:
     )
 
 
+def file_stamp(path: str | None) -> tuple[int, ...] | None:
+    """(device, inode, size, mtime) of a model file: any copy, truncation or replacement
+    changes it. None for no path (remote engines) or a file that is gone."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return (-1,)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 RepoProvider = Callable[
     [CompletionRequest, Any, int, Callable[[str], int]], Sequence[tuple[str, str]]
 ]
@@ -110,6 +123,7 @@ class Engine:
         self._backend: Backend | None = None
         self._key: LoadKey | None = None
         self._loaded_key: LoadKey | None = None
+        self._loaded_stamp: tuple[int, ...] | None = None
         self._failed_key: LoadKey | None = None
         self._error: CoderLspError | None = None
         self._retry_at = 0.0
@@ -190,7 +204,11 @@ class Engine:
         """Load the model for the current settings if needed (worker thread only)."""
         key = self._key or LoadKey.of(self._settings)
         if self._backend is not None and self._loaded_key == key:
-            return self._backend
+            if file_stamp(self._backend.info.path) == self._loaded_stamp:
+                return self._backend
+            # Replaced or rewritten on disk since it was loaded (a copy over it, a
+            # re-download): a mapped file rewritten in place must not be read again.
+            logger.warning("the model file changed on disk; loading it again")
         if self._error is not None and self._failed_key == key and not self._may_retry():
             return None
         self._backend = None
@@ -213,6 +231,7 @@ class Engine:
             return None
         self._backend, self._loaded_key = backend, key
         self._error, self._failed_key, self._backoff_s = None, None, 0.0
+        self._loaded_stamp = file_stamp(backend.info.path)
         self.cache = CompletionCache(self._settings.cache_size)
         self.windows.clear()
         # A backend's note (e.g. "remote tokenizer: the local vocabulary disagrees")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lsp_server.errors import ModelNotDownloadedError, SettingsError, UnknownModelError
+from lsp_server.safe_io import read_regular_file
 
 logger = logging.getLogger(__name__)
 
@@ -420,20 +421,30 @@ def _packaged_registry() -> Registry:
     return parse_registry(data, "packaged models.toml")
 
 
+_USER_FILE_MAX_BYTES = 1_000_000
+"""A models.toml larger than this is not a registry (or is /dev/zero behind a link)."""
+
+
 @functools.lru_cache(maxsize=4)
 def _registry_with_user_file(path: str, mtime_ns: int, size: int) -> Registry:
     # mtime_ns and size are only cache keys: an edited user file is re-read.
     del mtime_ns, size
     base = _packaged_registry()
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as err:
-        message = f"{path}: could not read ({err.strerror or err})"
-    except tomllib.TOMLDecodeError as err:
-        message = f"{path}: not valid TOML ({err})"
+    raw = read_regular_file(path, _USER_FILE_MAX_BYTES, follow=True)
+    if raw is None:
+        message = f"{path}: could not read it (not a regular file, or unreadable)"
+    elif len(raw) > _USER_FILE_MAX_BYTES:
+        message = f"{path}: larger than {_USER_FILE_MAX_BYTES} bytes"
     else:
-        return parse_registry(data, path, base=base)
+        try:
+            return parse_registry(tomllib.loads(raw.decode("utf-8")), path, base=base)
+        except UnicodeDecodeError:
+            message = f"{path}: not UTF-8 text"
+        except tomllib.TOMLDecodeError as err:
+            message = f"{path}: not valid TOML ({err})"
+        except (SettingsError, ValueError, TypeError, RecursionError) as err:
+            message = f"{path}: {err}"
+    # The packaged models and plain .gguf paths keep working whatever the file holds.
     logger.warning("ignoring user models file: %s", message)
     return Registry({s.name: s for s in base}, base.default_name, (message,))
 

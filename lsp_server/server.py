@@ -21,13 +21,14 @@ from pygls.lsp.server import LanguageServer
 from lsp_server import __version__
 from lsp_server.completion.pipeline import repo_tokens
 from lsp_server.core import Completion, CompletionRequest
-from lsp_server.documents import Document, DocumentStore, uri_to_path
+from lsp_server.documents import MAX_PARSE_CHARS, Document, DocumentStore, uri_to_path
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import CoderLspError
 from lsp_server.positions import normalize_encoding, offset_at, position_at
 from lsp_server.repo.index import WATCHED_FILES_GLOB, WorkspaceIndex
 from lsp_server.repo.rank import prewarm
 from lsp_server.settings import Settings, language_enabled, parse_settings
+from lsp_server.transport import CoderProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class CoderLanguageServer(LanguageServer):
     """pygls server holding the document store, the engine and the settings."""
 
     def __init__(self, base_settings: Settings | None = None, engine: Engine | None = None):
-        super().__init__("coder-lsp", __version__)
+        super().__init__("coder-lsp", __version__, protocol_cls=CoderProtocol)
         self.base_settings = base_settings or Settings()
         self.settings = self.base_settings
         self.engine = engine or Engine()
@@ -128,7 +129,21 @@ class CoderLanguageServer(LanguageServer):
         self._shown_errors: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._load_task: asyncio.Task[Any] | None = None
+        self._index_cancel = threading.Event()
         self.engine.add_listener(self._on_state)
+
+    def close_session(self) -> None:
+        """The client left: stop generating and indexing, and let the model go.
+
+        Called by the transport when a session ends; over TCP the next client gets a
+        fresh server, so nothing of this session (documents, index, cache) reaches it.
+        """
+        for task in (self._load_task, self._index_task, self._watch_task):
+            if task is not None and not task.done():
+                task.cancel()
+        self._index_cancel.set()
+        self.engine.repo_provider = None
+        self.engine.shutdown()
 
     # -- helpers used by handlers --------------------------------------------------------
     def show_error_once(self, message: str) -> None:
@@ -206,7 +221,7 @@ class CoderLanguageServer(LanguageServer):
             return
         self.index = WorkspaceIndex(roots, max_files=self.settings.index_max_files)
         for doc in self.docs.all():
-            if doc.path:
+            if doc.path and len(doc.text) <= MAX_PARSE_CHARS:
                 self.index.set_open_document(doc.path, doc.text)
         self.engine.repo_provider = self._repo_context
         self.engine.busy = self.index.busy
@@ -245,9 +260,13 @@ class CoderLanguageServer(LanguageServer):
         backend = self.engine.backend
         budget = repo_tokens(self.settings, backend.info.n_ctx) if backend is not None else None
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(
-            None, lambda: prewarm(index, doc.path, doc.text, doc.language_id, budget)
-        )
+        path, text = doc.path, doc.text
+
+        def warm() -> int:
+            index.add_imported_files(path, text)  # imports the file cap left out, first
+            return prewarm(index, path, text, doc.language_id, budget)
+
+        future = loop.run_in_executor(None, warm)
         future.add_done_callback(self._prewarmed)
 
     def _prewarmed(self, future: asyncio.Future[int]) -> None:
@@ -277,7 +296,7 @@ class CoderLanguageServer(LanguageServer):
                 types.WorkDoneProgressReport(message=message, percentage=pct),
             )
 
-        stats = await loop.run_in_executor(None, index.build, progress)
+        stats = await loop.run_in_executor(None, lambda: index.build(progress, self._index_cancel))
         for doc in self.docs.all():
             self.prewarm(doc)
         message = (
@@ -356,6 +375,8 @@ class CoderLanguageServer(LanguageServer):
         if current is None or current.version != snapshot.version or current.text != snapshot.text:
             logger.info("discarding a completion for an outdated version of %s", uri)
             return None, offset, snapshot.text
+        if result.prompt is not None and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("prompt for %s:\n%s", uri, result.prompt.render())
         gen = result.generation
         logger.info(
             "complete %s:%d:%d shape=%s %s cache=%s prompt=%s evaluated=%s generated=%s "
@@ -429,7 +450,7 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
         """textDocument/didOpen."""
         td = params.text_document
         doc = ls.docs.open(td.uri, td.text, td.language_id, td.version)
-        if ls.index is not None and doc.path:
+        if ls.index is not None and doc.path and len(doc.text) <= MAX_PARSE_CHARS:
             ls.index.set_open_document(doc.path, doc.text)
             ls.prewarm(doc)
 
@@ -448,7 +469,11 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
             params.text_document.uri, params.text_document.version, changes, ls.encoding
         )
         if ls.index is not None and doc is not None and doc.path:
-            ls.index.set_open_document(doc.path, doc.text)
+            if len(doc.text) <= MAX_PARSE_CHARS:
+                ls.index.set_open_document(doc.path, doc.text)
+            elif doc.path in ls.index.open_paths():
+                # Grown too large to re-tag on each completion: the disk version stands in.
+                ls.index.close_document(doc.path)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CoderLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -618,11 +643,14 @@ async def pull_with_progress(ls: CoderLanguageServer, name: str) -> dict[str, An
 
     try:
         path = await loop.run_in_executor(None, lambda: pull(spec, progress=progress))
-    except CoderLspError as err:
+    except Exception as err:  # CoderLspError, or anything unforeseen: end the progress
+        message = str(err) if isinstance(err, CoderLspError) else f"download failed: {err!r}"
+        if not isinstance(err, CoderLspError):
+            logger.exception("pulling %s failed", name)
         if use_progress:
             ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="failed"))
-        ls.show_error_once(str(err))
-        return {"ok": False, "error": str(err)}
+        ls.show_error_once(message)
+        return {"ok": False, "error": message}
     if use_progress:
         ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=f"Downloaded {name}"))
     if name == ls.settings.model:

@@ -9,6 +9,7 @@ and returns a message the server shows once.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -101,6 +102,37 @@ class Settings:
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_UPPER_BOUNDS: dict[str, int | float] = {
+    "n_ctx": 1 << 20,
+    "max_tokens": 8192,
+    "n_gpu_layers": 10_000,
+    "prompt_tokens": 1 << 20,
+    "middle_lines": 1000,
+    "window_align_lines": 100_000,
+    "cache_size": 100_000,
+    "index_max_files": 1_000_000,
+    "temperature": 10.0,
+    "time_budget_ms": 600_000.0,
+    "max_predict_ms": 600_000.0,
+}
+"""Largest accepted values: beyond them a setting only exhausts memory or crashes llama.cpp
+(a huge thread count segfaulted it); larger values are lowered to these, with a message."""
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _upper_bound(name: str) -> int | float | None:
+    if name == "n_threads":
+        return available_cpus()
+    return _UPPER_BOUNDS.get(name)
+
+
 _SECTION_KEYS = ("coderLsp", "coder-lsp", "coder_lsp")
 
 
@@ -259,9 +291,15 @@ def parse_settings(raw: Any, base: Settings | None = None) -> ParsedSettings:
             errors.append(f"unknown setting {key!r} (ignored)")
             continue
         try:
-            changes[name] = _check(name, value, getattr(current, name))
+            checked = _check(name, value, getattr(current, name))
         except ValueError as err:
             errors.append(f"setting {key!r}: {err}; using {getattr(current, name)!r}")
+            continue
+        bound = _upper_bound(name)
+        if bound is not None and isinstance(checked, int | float) and checked > bound:
+            errors.append(f"setting {key!r}: {value!r} is more than {bound!r}; using {bound!r}")
+            checked = type(checked)(bound)
+        changes[name] = checked
     return ParsedSettings(dataclasses.replace(current, **changes), tuple(errors))
 
 

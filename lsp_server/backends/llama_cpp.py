@@ -156,6 +156,10 @@ class GgufHeader:
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+_MAX_ARRAY_NESTING = 16
+"""Real models nest metadata arrays at most once; deeper means a crafted file."""
+
+
 class _Truncated(Exception):
     """The header runs past the end of the file."""
 
@@ -201,8 +205,10 @@ class _Reader:
         """Skip a GGUF string without decoding it."""
         self.skip(self.u64())
 
-    def value(self, vtype: int) -> MetadataValue | None:
+    def value(self, vtype: int, depth: int = 0) -> MetadataValue | None:
         """Read a metadata value; arrays are skipped and give None."""
+        if depth > _MAX_ARRAY_NESTING:
+            raise ValueError("arrays nested too deep")
         if vtype in _SCALARS:
             fmt, size = _SCALARS[vtype]
             return self.take(fmt, size)[0]
@@ -218,7 +224,7 @@ class _Reader:
                     self.skip_string()
             else:
                 for _ in range(count):
-                    self.value(item_type)
+                    self.value(item_type, depth + 1)
             return None
         raise ValueError(f"unknown metadata value type {vtype}")
 
@@ -257,7 +263,8 @@ def _parse_header(path: Path, buf: mmap.mmap, size: int) -> GgufHeader:
                 f"{path} is an old GGML-format model; llama.cpp needs GGUF (convert it "
                 "or download a .gguf file)"
             )
-        raise ModelLoadError(f"{path} is not a GGUF model file (starts with {magic!r})")
+        # Never echo the bytes: the path may be anything a client named.
+        raise ModelLoadError(f"{path} is not a GGUF model file")
     reader = _Reader(buf)
     reader.skip(4)
     try:

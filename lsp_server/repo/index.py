@@ -26,8 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lsp_server.repo.imports import resolve_imports
 from lsp_server.repo.tags import EMPTY_TAGS, FileTags, Tag, extract_tags
-from lsp_server.repo.walk import WalkedFile, Walker, WalkLimits, WalkReport, resolve_roots
+from lsp_server.repo.walk import (
+    WalkedFile,
+    Walker,
+    WalkLimits,
+    WalkReport,
+    index_language,
+    resolve_roots,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +100,37 @@ class IndexStats:
     skipped: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     notes: tuple[str, ...] = ()
+
+
+class _DiskView:
+    """Import resolution's view of the files on disk (for files the index lacks)."""
+
+    def __init__(self, index: WorkspaceIndex) -> None:
+        self._index = index
+
+    def has(self, path: str) -> bool:
+        target = self._index._path_of_display(path)
+        return target is not None and os.path.isfile(target) and not os.path.islink(target)
+
+    def by_basename(self, name: str) -> list[str]:
+        return []  # would need the whole tree: resolution falls back to exact paths
+
+    def files_in_dir(self, folder: str) -> list[str]:
+        target = self._index._path_of_display(folder) if folder else None
+        if folder == "" and len(self._index.roots) == 1:
+            target = self._index.roots[0]
+        if target is None:
+            return []
+        try:
+            with os.scandir(target) as entries:
+                names = [e.name for e in entries if e.is_file(follow_symlinks=False)]
+        except OSError:
+            return []
+        prefix = f"{folder}/" if folder else ""
+        return [prefix + n for n in sorted(names)[:1000] if index_language(n) is not None]
+
+    def dirs_named(self, name: str) -> list[str]:
+        return []
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -211,6 +250,11 @@ class WorkspaceIndex:
                     gone = [p for p in self._files if p not in seen and p not in self._open]
                 for path in gone:
                     self.remove_file(path)
+            if report.truncated and not cancelled:
+                with self._lock:
+                    open_docs = list(self._open.items())
+                for path, text in open_docs:
+                    self.add_imported_files(path, text)
             elapsed = time.perf_counter() - started
             with self._lock:
                 self._report = report
@@ -258,13 +302,12 @@ class WorkspaceIndex:
             self._put(entry)
 
     def _read_entry(self, walked: WalkedFile) -> FileEntry | None:
-        try:
-            with open(walked.path, "rb") as handle:
-                data = handle.read(self.walker.limits.max_file_bytes + 1)
-        except OSError as err:
-            # Unreadable or deleted since the walk saw it: not indexed, not fatal.
+        data = self.walker.read(walked.path)
+        if data is None:
+            # Unreadable, deleted or no longer a regular file inside the workspace since
+            # the walk saw it: not indexed, not fatal.
             self._read_errors += 1
-            logger.debug("cannot read %s: %s", walked.path, err)
+            logger.debug("cannot read %s", walked.path)
             return None
         if len(data) > self.walker.limits.max_file_bytes or _looks_binary(data):
             self._binary += 1
@@ -369,6 +412,53 @@ class WorkspaceIndex:
                 if cached is not None:
                     self._content_chars -= sum(map(len, cached[2])) + len(cached[2])
             self._generation += 1
+
+    def open_paths(self) -> set[str]:
+        """Absolute paths of the open documents the index holds buffers for."""
+        with self._lock:
+            return set(self._open)
+
+    def add_imported_files(self, path: str | Path, text: str) -> int:
+        """Index the files an open document imports when the walk's file cap left them out.
+
+        A workspace with more files than the cap (say 50,000 before ``pkg/``) must still
+        give the model the definitions the file being edited imports. Imports are resolved
+        against the disk (only paths the walk rules accept are read); returns how many
+        files were added. These few files come on top of the cap.
+        """
+        path = os.path.abspath(str(path))
+        display = self.display_path(path)
+        language = index_language(path)
+        if display is None or language is None:
+            return 0
+        imports = extract_tags(text, language).imports
+        if not imports:
+            return 0
+        added = 0
+        for item in resolve_imports(_DiskView(self), display, language, imports)[:64]:
+            target = self._path_of_display(item.path)
+            with self._lock:
+                known = target is None or target in self._files
+            if known:
+                continue
+            walked = self.walker.accepts(target)
+            entry = self._read_entry(walked) if walked is not None else None
+            if entry is not None:
+                self._put(entry)
+                added += 1
+        if added:
+            logger.info("indexed %d imported files the file limit had left out", added)
+        return added
+
+    def _path_of_display(self, display: str) -> str | None:
+        """The absolute path a display path names (whether indexed or not)."""
+        if len(self.roots) == 1:
+            return os.path.join(self.roots[0], *display.split("/"))
+        head, _, rest = display.partition("/")
+        for root in self.roots:
+            if (os.path.basename(root) or "root") == head:
+                return os.path.join(root, *rest.split("/"))
+        return None
 
     def close_document(self, path: str | Path) -> None:
         """Forget an open document's buffer; the file on disk is indexed again."""
@@ -482,10 +572,8 @@ class WorkspaceIndex:
             ):
                 self._content.move_to_end(display)
                 return cached[2]
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(self.walker.limits.max_file_bytes + 1)
-        except OSError:
+        data = self.walker.read(path)
+        if data is None or len(data) > self.walker.limits.max_file_bytes:
             return None
         lines = data.decode("utf-8", "replace").split("\n")
         if entry is not None:

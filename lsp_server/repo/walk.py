@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsp_server.repo.parsing import language_for
+from lsp_server.safe_io import read_regular_file
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ __all__ = [
     "index_language",
     "is_secret",
     "parse_gitignore",
+    "read_regular_file",
 ]
 
 SKIP_DIRS: frozenset[str] = frozenset(
@@ -321,12 +323,8 @@ def _is_broad_root(root: str) -> bool:
 
 
 def _read_small(path: str, limit: int = 256_000) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit)
-    except OSError:
-        return None
-    return data.decode("utf-8", "replace")
+    data = read_regular_file(path, limit)
+    return None if data is None else data[:limit].decode("utf-8", "replace")
 
 
 class Walker:
@@ -341,6 +339,14 @@ class Walker:
     def forget_ignore_files(self) -> None:
         """Drop the parsed ``.gitignore`` files (one changed): the next walk reads them anew."""
         self._rules_cache.clear()
+
+    def read(self, path: str) -> bytes | None:
+        """A file's bytes (up to the size limit + 1) if it is a regular file whose real
+        path is inside a root; None otherwise (see :func:`read_regular_file`)."""
+        real = os.path.realpath(path)
+        if self.root_of(real) is None:
+            return None  # a folder on the way was replaced by a link out of the workspace
+        return read_regular_file(real, self.limits.max_file_bytes)
 
     def root_of(self, path: str) -> str | None:
         """The root that contains ``path`` (deepest first), or None."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import logging
 import os
 import threading
@@ -112,7 +111,7 @@ def test_unreadable_and_vanishing_files_are_skipped(
 ) -> None:
     write(tmp_path, "good.py", "def good(): pass\n")
     locked = write(tmp_path, "locked.py", "def locked(): pass\n")
-    real_open = builtins.open
+    real_open = os.open
 
     def guarded_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
         # Tests run as root, where chmod 000 still reads: refuse like the OS would.
@@ -120,7 +119,7 @@ def test_unreadable_and_vanishing_files_are_skipped(
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(os, "open", guarded_open)
     real_walk = Walker.walk
 
     def walk_with_ghost(self, report=None, pause=None):  # type: ignore[no-untyped-def]
