@@ -67,7 +67,6 @@ class ClientLogHandler(logging.Handler):
         self._server = server
         self._loop = loop
         self._sending = threading.local()
-        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the record for the client (dropped when the loop is gone)."""
@@ -75,7 +74,7 @@ class ClientLogHandler(logging.Handler):
             return  # a record logged while sending one: never loop
         try:
             params = types.LogMessageParams(
-                type=message_type(record.levelno), message=self.format(record)
+                type=message_type(record.levelno), message=client_text(record)
             )
             self._loop.call_soon_threadsafe(self._send, params)
         except RuntimeError:  # the loop is closed: the session is over
@@ -89,6 +88,25 @@ class ClientLogHandler(logging.Handler):
             pass
         finally:
             self._sending.active = False
+
+
+def client_text(record: logging.LogRecord) -> str:
+    """The line a client sees for ``record``: never a traceback.
+
+    A traceback names files and lines of this machine and tells an editor user nothing
+    (pygls logs one for every request whose params fail validation); the exception's type
+    and message are kept, the full traceback stays in ``--log-file``.
+    """
+    message = record.getMessage()
+    cut = message.find("Traceback (most recent call last)")
+    if cut >= 0:  # a library that formats its traceback into the message (pygls)
+        message = message[: message.rfind("\n", 0, cut) + 1].rstrip() or message[:cut].rstrip()
+    text = f"{record.name}: {message}"
+    if record.exc_info and record.exc_info[1] is not None:
+        err = record.exc_info[1]
+        first = str(err).strip().split("\n", 1)[0]
+        text += f" ({type(err).__name__}: {first})" if first else f" ({type(err).__name__})"
+    return text
 
 
 def log_to_client(server: LanguageServer) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -159,9 +160,23 @@ class StdioServer(RawClient):
         super().__init__(proc.stdout, proc.stdin)
         self.proc = proc
 
+    log_path: str | None = None
+
     @classmethod
     async def start(cls, *args: str, env: dict[str, str] | None = None) -> StdioServer:
-        """Start ``python -m lsp_server --stdio`` (stderr goes to a pipe we drain)."""
+        """Start ``python -m lsp_server --stdio`` (stderr goes to a pipe we drain).
+
+        After ``initialize`` the server sends its log to the client (``window/logMessage``)
+        instead of stderr; a ``--log-file`` keeps a copy that :attr:`stderr` includes, so
+        tests read one log whatever the phase.
+        """
+        log_path = None
+        if "--log-file" not in args:
+            with tempfile.NamedTemporaryFile(
+                prefix="coder-lsp-test-", suffix=".log", delete=False
+            ) as f:
+                log_path = f.name
+            args = (*args, "--log-file", log_path)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -175,14 +190,24 @@ class StdioServer(RawClient):
             env={**os.environ, **(env or {})},
         )
         server = cls(proc)
+        server.log_path = log_path
+        server._stderr = b""
         server._stderr_task = asyncio.ensure_future(server._drain_stderr())
         return server
 
+    @property
+    def stderr(self) -> bytes:
+        """What the server wrote to stderr, then its log file (the last 200,000 bytes)."""
+        logged = b""
+        if self.log_path is not None:
+            with contextlib.suppress(OSError):
+                logged = Path(self.log_path).read_bytes()[-200_000:]
+        return self._stderr + logged
+
     async def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None
-        self.stderr = b""
         while chunk := await self.proc.stderr.read(65536):
-            self.stderr = (self.stderr + chunk)[-200_000:]
+            self._stderr = (self._stderr + chunk)[-200_000:]
 
     async def drain(self) -> None:
         """Wait until what was written reached the pipe."""
@@ -201,10 +226,14 @@ class StdioServer(RawClient):
         return code
 
     async def close(self) -> None:
-        """End the process whatever state it is in."""
+        """End the process whatever state it is in (and remove its log file)."""
         if self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
             await self.proc.wait()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._stderr_task, 5)
+        if self.log_path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.log_path)
+            self.log_path = None
