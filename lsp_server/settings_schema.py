@@ -2,7 +2,8 @@
 
 Nothing here restates a setting: names come from the fields (camelCase, as editors send
 them), types from the annotations, defaults from the field defaults, descriptions from
-the field docstrings and bounds / enums / patterns from each field's ``metadata["schema"]``.
+the field docstrings, bounds / enums / patterns from each field's ``metadata["schema"]`` and
+upper bounds from the converter's table.
 ``coder-lsp settings --schema`` prints :func:`settings_schema`; the VS Code extension's
 ``contributes.configuration`` is generated from it (:func:`vscode_properties`,
 ``scripts/sync-vscode-settings``) and a unit test checks that it and the README's table
@@ -22,7 +23,7 @@ from functools import cache
 from typing import Any
 
 from lsp_server import settings as settings_module
-from lsp_server.settings import BackendSettings, Settings
+from lsp_server.settings import _UPPER_BOUNDS, BackendSettings, Settings
 
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 """VS Code validates settings with draft-07, so the schema uses it too."""
@@ -110,6 +111,12 @@ def _object_schema(cls: type) -> dict[str, Any]:
         prop = _type_schema(hints[f.name])
         for key, value in f.metadata.get("schema", {}).items():
             prop[key] = list(value() if callable(value) else value) if key == "enum" else value
+        # Upper bounds live in one table beside the converter, which lowers larger values
+        # to them (with a message); nThreads' bound is this machine's CPUs, so no schema
+        # (nor the VS Code manifest built from it) states it.
+        bound = _UPPER_BOUNDS.get(f.name) if cls is Settings else None
+        if bound is not None and "maximum" not in prop:
+            prop["maximum"] = bound
         if "enum" in prop and isinstance(prop["type"], list):
             prop["enum"] = [None, *prop["enum"]]
         prop["default"] = _json_default(f.default)

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from lsp_server.cli import main
-from lsp_server.settings import BackendSettings, Settings, _snake, parse_settings
+from lsp_server.settings import (
+    BackendSettings,
+    Settings,
+    _snake,
+    available_cpus,
+    parse_settings,
+)
 from lsp_server.settings_schema import (
     VSCODE_SECTION,
     backend_schema,
@@ -31,6 +37,9 @@ LENIENT = {
     ("backend", "null"): "null resets the engine to the in-process default",
 }
 """Where the converter accepts more than the schema says (never less)."""
+
+MACHINE_BOUNDS = {"nThreads"}
+"""Settings whose upper bound depends on the machine (the CPUs): not in the schema."""
 
 PATTERN_PROBES: dict[str, tuple[list[Any], list[Any]]] = {
     "model": (["qwen2.5-coder-0.5b", "/m/x.gguf"], ["", "   "]),
@@ -105,6 +114,16 @@ def test_the_schema_defaults_are_the_settings_defaults() -> None:
     assert schema["properties"]["backend"]["default"]["kind"] == "local"
 
 
+def test_upper_bounds_come_from_the_converter_but_not_the_machine() -> None:
+    props = settings_schema()["properties"]
+    assert props["nCtx"]["maximum"] == 1 << 20
+    assert props["maxTokens"]["maximum"] == 8192
+    assert props["repoShare"]["maximum"] == 0.8
+    assert "maximum" not in props["nThreads"]  # the CPUs of the machine that runs it
+    parsed = parse_settings({"nThreads": 10**6})
+    assert parsed.errors and parsed.settings.n_threads == available_cpus()
+
+
 def test_descriptions_use_the_json_names() -> None:
     text = json.dumps(settings_schema())
     assert "n_ctx" not in text and "nCtx minus the output reserve" in text
@@ -140,6 +159,8 @@ def test_the_converter_enforces_what_the_schema_says(path: str, prop: dict[str, 
     if "maximum" in prop:
         assert _accepts(path, prop["maximum"])
         assert not _accepts(path, prop["maximum"] + step)
+    elif ("integer" in types or "number" in types) and name not in MACHINE_BOUNDS:
+        assert _accepts(path, 10**12), f"{path} has a bound the schema does not state"
     # enums: every member is in, anything else is out
     if "enum" in prop:
         for member in prop["enum"]:
