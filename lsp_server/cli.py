@@ -168,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     msub.add_parser("list", help="show known models and which are downloaded")
     pull = msub.add_parser("pull", help="download a model (resumes; verifies sha256)")
     pull.add_argument("name")
+
+    sett = sub.add_parser("settings", help="describe the server's settings")
+    sett.add_argument(
+        "--schema",
+        action="store_true",
+        required=True,
+        help="print every setting as JSON Schema (types, defaults, bounds, descriptions)",
+    )
     return parser
 
 
@@ -329,6 +337,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    """``coder-lsp settings --schema``: the settings as JSON Schema, on stdout."""
+    from lsp_server.settings_schema import settings_schema
+
+    print(json.dumps(settings_schema(), indent=2))
+    return 0
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the language server over stdio (default) or TCP; the process exit code.
 
@@ -363,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_complete(args)
         if args.command == "models":
             return cmd_models(args)
+        if args.command == "settings":
+            return cmd_settings(args)
         code = serve(args)
     except CoderLspError as err:
         print(f"coder-lsp: error: {err}", file=sys.stderr)

@@ -20,25 +20,43 @@ DEFAULT_API_KEY_ENV = "CODER_LSP_API_KEY"
 BACKEND_KINDS = ("local", "llama-server", "openai", "ollama")
 
 
+# Each field's ``metadata["schema"]`` holds its JSON Schema keywords (bounds, enum, pattern;
+# an enum may be a function, called when the schema is built). ``_check`` enforces the same
+# rules; lsp_server.settings_schema derives the schema (types, defaults, descriptions from
+# the field docstrings) and tests/unit/test_settings_schema.py checks the two agree.
+
+
+def _template_names() -> tuple[str, ...]:
+    """Return the FIM template names ``template`` accepts.
+
+    Imported late: importing ``backends`` configures OpenMP, which parsing settings must not.
+    """
+    from lsp_server.backends.templates import FIM_TEMPLATES
+
+    return tuple(sorted(FIM_TEMPLATES))
+
+
 @dataclass(frozen=True, slots=True)
 class BackendSettings:
     """Which engine computes completions: in-process llama.cpp or a shared server."""
 
-    kind: str = "local"
+    kind: str = field(default="local", metadata={"schema": {"enum": BACKEND_KINDS}})
     """local (in-process llama.cpp), llama-server, openai (any OpenAI-compatible
     /v1/completions: vLLM, TGI, llama-cpp-python's server) or ollama."""
-    url: str = ""
+    url: str = field(default="", metadata={"schema": {"pattern": r"^\s*(https?://[^/\s]+.*)?$"}})
     """The engine's base URL (remote kinds), e.g. http://127.0.0.1:8080."""
     model: str = ""
     """The model name the engine serves (openai, ollama); empty: the engine's only one."""
-    api_key_env: str = DEFAULT_API_KEY_ENV
+    api_key_env: str = field(
+        default=DEFAULT_API_KEY_ENV, metadata={"schema": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}}
+    )
     """Environment variable that holds the API key (sent as a Bearer token; never logged)."""
     tokenizer: str | None = None
     """Registry name or .gguf path whose vocabulary tokenizes locally (exact budgets);
     "remote": the engine's /tokenize (cached); None: for llama-server its model file when
     that is on this machine, else its /tokenize; for engines without /tokenize the
     top-level ``model``."""
-    slot: int | None = None
+    slot: int | None = field(default=None, metadata={"schema": {"minimum": 0}})
     """llama-server only: pin this editor's requests to one slot (``id_slot``) so its
     prompt cache is never evicted by another user's; None lets the engine choose (it
     prefers the slot whose cache shares the longest prefix)."""
@@ -53,18 +71,18 @@ class BackendSettings:
 class Settings:
     """Every setting of the server, with its default."""
 
-    model: str = DEFAULT_MODEL
+    model: str = field(default=DEFAULT_MODEL, metadata={"schema": {"pattern": r"\S"}})
     """A registry name (see ``coder-lsp models list``) or a path to a .gguf file."""
-    n_ctx: int = 4096
+    n_ctx: int = field(default=4096, metadata={"schema": {"minimum": 1}})
     """Context window in tokens (clamped to what the model was trained on)."""
-    n_threads: int | None = None
+    n_threads: int | None = field(default=None, metadata={"schema": {"minimum": 1}})
     """CPU threads for llama.cpp; None adapts per request between 1 and the available CPUs
     (at most 8) to whatever runs beside it (lsp_server.backends.threads)."""
-    n_gpu_layers: int = 0
+    n_gpu_layers: int = field(default=0, metadata={"schema": {"minimum": -1}})
     """Layers to offload to the GPU (-1 = all); needs a CUDA or Metal build of llama-cpp-python."""
-    max_tokens: int = 128
+    max_tokens: int = field(default=128, metadata={"schema": {"minimum": 1}})
     """Upper bound on generated tokens per completion (lowered further by completion shape)."""
-    temperature: float = 0.0
+    temperature: float = field(default=0.0, metadata={"schema": {"minimum": 0}})
     """Sampling temperature; 0 is greedy and reproducible."""
     enable: bool = True
     """Master switch: when False every completion request answers empty."""
@@ -72,30 +90,30 @@ class Settings:
     """LSP languageIds to complete in; empty means all."""
     disabled_languages: tuple[str, ...] = ()
     """LSP languageIds never to complete in (wins over ``languages``)."""
-    template: str | None = None
-    """Force a FIM template (deepseek, qwen, starcoder, codellama) instead of detecting it."""
-    prompt_tokens: int | None = None
+    template: str | None = field(default=None, metadata={"schema": {"enum": _template_names}})
+    """Force a FIM template instead of detecting it from the model."""
+    prompt_tokens: int | None = field(default=None, metadata={"schema": {"minimum": 64}})
     """Token budget for the prompt; None means n_ctx minus the output reserve."""
-    time_budget_ms: float | None = 1500.0
+    time_budget_ms: float | None = field(default=1500.0, metadata={"schema": {"minimum": 0}})
     """Stop generating after this long once at least one full line exists (None: no limit)."""
-    max_predict_ms: float | None = 3000.0
+    max_predict_ms: float | None = field(default=3000.0, metadata={"schema": {"minimum": 0}})
     """Hard limit on generation time; whole lines generated so far are kept (None: none)."""
     kv_prompt: bool = True
     """Lay the prompt out so that typing on a line only appends tokens (KV-cache friendly)."""
-    middle_lines: int = 1
+    middle_lines: int = field(default=1, metadata={"schema": {"minimum": 1}})
     """Lines before the cursor placed after the FIM middle token (1: only the cursor line)."""
-    window_align_lines: int = 32
+    window_align_lines: int = field(default=32, metadata={"schema": {"minimum": 1}})
     """Start the local window on a multiple of this many lines, so scrolling keeps the cache."""
-    cache_size: int = 256
+    cache_size: int = field(default=256, metadata={"schema": {"minimum": 0}})
     """Completions remembered for repeats and typed-through answers (0: no cache)."""
     repo_context: bool = True
     """Index the workspace and put definitions the file imports (and similar code) first in
     the prompt, the way the model saw repositories in training."""
-    repo_share: float = 0.4
+    repo_share: float = field(default=0.4, metadata={"schema": {"minimum": 0, "maximum": 0.8}})
     """Share of the prompt budget that repository context may take (0 to 0.8)."""
-    index_max_files: int = 20_000
+    index_max_files: int = field(default=20_000, metadata={"schema": {"minimum": 0}})
     """Most files the workspace index reads (a log line says when a workspace has more)."""
-    log_level: str = "info"
+    log_level: str = field(default="info", metadata={"schema": {"enum": lambda: _LOG_LEVELS}})
     """Log level for stderr / window/logMessage: debug, info, warning, error."""
     backend: BackendSettings = BackendSettings()
     """The engine: ``{kind, url, model, apiKeyEnv, tokenizer, slot}`` (default: in-process)."""

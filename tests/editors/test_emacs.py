@@ -10,14 +10,17 @@ packages out).
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lsp_server.settings_schema import settings_schema
 from tests.editors.conftest import (
     EDITOR_BIN,
     ROOT,
@@ -201,3 +204,38 @@ def test_real_model_ghost_text_mid_word(workspace: Workspace) -> None:
         f"line start {data['linestart_ms']:.0f} ms; ghost {ghost!r}, then {data['ghost2']!r}",
         file=sys.stderr,
     )
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_settings_plist_is_sent_untouched(version: str, tmp_path: Path) -> None:
+    """Every server setting in ``coder-lsp-settings`` reaches initializationOptions as given
+    (encoded by jsonrpc as eglot sends it; false is ``:json-false``, null is nil): the
+    package keeps no list of settings of its own."""
+    settings = {k: p["default"] for k, p in settings_schema()["properties"].items()}
+    settings |= {
+        "repoContext": False,
+        "repoShare": 0.25,
+        "languages": ["python"],
+        "backend": {"kind": "llama-server", "url": "http://127.0.0.1:8080", "slot": 1},
+    }
+    given, out = tmp_path / "settings.json", tmp_path / "out.json"
+    given.write_text(json.dumps(settings))
+    lisp = f"""(progn
+      (add-to-list 'load-path {json.dumps(str(ROOT / "editors" / "emacs"))})
+      (require 'coder-lsp)
+      (require 'jsonrpc)
+      (setq coder-lsp-settings
+            (json-parse-string
+             (with-temp-buffer (insert-file-contents {json.dumps(str(given))}) (buffer-string))
+             :object-type 'plist :array-type 'array :null-object nil :false-object :json-false))
+      (with-temp-file {json.dumps(str(out))}
+        (insert (jsonrpc--json-encode (coder-lsp--initialization-options)))))"""
+    (tmp_path / "home").mkdir()
+    subprocess.run(
+        [str(emacs(version)), *FLAGS[version], "--batch", "--eval", lisp],
+        check=True,
+        timeout=60,
+        capture_output=True,
+        env={**os.environ, "HOME": str(tmp_path / "home")},
+    )
+    assert json.loads(out.read_text()) == settings

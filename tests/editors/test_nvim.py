@@ -8,13 +8,17 @@ plugin's own extmark ghost text, 0.12 the native ``vim.lsp.inline_completion``.
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lsp_server.settings_schema import settings_schema
 from tests.editors.conftest import (
     EDITOR_BIN,
     ROOT,
@@ -192,3 +196,34 @@ def test_real_model_ghost_text_mid_word(version: str, workspace: Workspace) -> N
         f"line start {data['linestart_ms']:.0f} ms; ghost {ghost!r}, then {data['ghost2']!r}",
         file=sys.stderr,
     )
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_settings_table_is_sent_untouched(version: str, tmp_path: Path) -> None:
+    """Every server setting in ``setup{settings = ...}`` reaches initializationOptions as
+    given (through the plugin's setup and Neovim's own JSON encoder), nulls and nested
+    objects included: the plugin keeps no list of settings of its own."""
+    settings = {k: p["default"] for k, p in settings_schema()["properties"].items()}
+    settings |= {
+        "repoContext": False,
+        "repoShare": 0.25,
+        "languages": ["python"],
+        "backend": {"kind": "llama-server", "url": "http://127.0.0.1:8080", "slot": 1},
+    }
+    given, out = tmp_path / "settings.json", tmp_path / "out.json"
+    given.write_text(json.dumps(settings))
+    lua = (
+        f"vim.opt.rtp:prepend({json.dumps(str(ROOT / 'editors' / 'nvim'))}) "
+        f"local s = vim.json.decode(io.open({json.dumps(str(given))}):read('*a')) "
+        "local m = require('coder_lsp') m.setup({ settings = s }) "
+        f"local f = io.open({json.dumps(str(out))}, 'w') "
+        "f:write(vim.json.encode(m.init_options())) f:close()"
+    )
+    subprocess.run(
+        [str(nvim(version)), "--headless", "--clean", "-c", f"lua {lua}", "-c", "qa!"],
+        check=True,
+        timeout=60,
+        capture_output=True,
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")},
+    )
+    assert json.loads(out.read_text()) == settings

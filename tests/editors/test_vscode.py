@@ -533,3 +533,96 @@ def _user_settings(cs: CodeServer, extra: dict[str, Any]) -> Iterator[None]:
         yield
     finally:
         path.write_text(before)
+
+
+GEOMETRY = '''"""Shapes."""
+
+
+def rectangle_area(width: float, height: float) -> float:
+    """The area of a width x height rectangle."""
+    return width * height
+'''
+
+
+@contextlib.contextmanager
+def _recording_engine(model: Path) -> Iterator[str]:
+    """An OpenAI-compatible engine on a loopback port that records every request
+    (tests/engines/standin_engines.py: the vLLM stand-in as a generic engine, so prompts
+    arrive as text), generating with ``model``; yields its URL."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "tests.engines.standin_engines", "vllm", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*cmd, "--model", str(model), "--hide-context", "--preload"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "the engine stand-in exited"
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the engine stand-in never answered"
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def _engine_prompts(url: str) -> list[str]:
+    """The prompt text of every completion request the stand-in engine received."""
+    with urllib.request.urlopen(url + "/standin/log", timeout=5) as resp:
+        log = json.load(resp)
+    return [str(e["body"]["prompt"]) for e in log if isinstance(e.get("body"), dict)]
+
+
+@pytest.mark.parametrize("repo_context", [True, False])
+def test_repo_context_setting_reaches_the_server(
+    code_server: CodeServer, tiny_model: Path, repo_context: bool
+) -> None:
+    """``coderLsp.repoContext`` (a privacy switch) and ``coderLsp.backend``, set in VS Code,
+    reach the server: the engine, which records every prompt, sees the imported file's
+    definition in front of the code only while repository context is on."""
+    if not SERVER.exists():
+        pytest.fail(f"{SERVER} is missing: run scripts/setup.sh")
+    name = f"repo-{str(repo_context).lower()}"
+    ws = code_server.root / name
+    (ws / ".vscode").mkdir(parents=True)
+    (ws / ".git").mkdir()
+    (ws / "geometry.py").write_text(GEOMETRY)
+    (ws / "main.py").write_text("from geometry import rectangle_area\n\n\n")
+    with _recording_engine(tiny_model) as engine:
+        settings = {
+            "coderLsp.serverPath": str(SERVER),
+            "coderLsp.model": str(tiny_model),  # the vocabulary: the engine has no /tokenize
+            "coderLsp.backend": {"kind": "openai", "url": engine},
+            "coderLsp.repoContext": repo_context,
+            "coderLsp.logLevel": "debug",
+        }
+        (ws / ".vscode" / "settings.json").write_text(json.dumps(settings, indent=2))
+        _drive(
+            code_server,
+            "complete",
+            ws,
+            name=name,
+            timeout=240,
+            file="main.py",
+            type="def total(shapes):",
+            diskFile=str(ws / "main.py"),
+        )
+        prompts = _engine_prompts(engine)
+    assert prompts, "no completion request reached the engine"
+    assert all("from geometry import rectangle_area" in p for p in prompts), prompts[0]
+    with_definition = ["return width * height" in p for p in prompts]
+    if repo_context:
+        # The first request may come before the index is ready; later ones have it.
+        assert any(with_definition), prompts[-1]
+    else:
+        assert not any(with_definition), prompts

@@ -39,10 +39,9 @@ async function poll(fn, timeout = TIMEOUT, every = 250) {
 
 async function statusText(page) {
   const items = page.locator("#workbench\\.parts\\.statusbar .statusbar-item", { hasText: "coder-lsp" });
-  const n = await items.count();
-  const texts = [];
-  for (let i = 0; i < n; i++) texts.push((await items.nth(i).innerText()).trim());
-  return texts.join(" | ");
+  // All at once: counting, then reading item i, waits 30 s on an item that went away in
+  // between (a progress item that ended).
+  return (await items.allInnerTexts()).map((t) => t.trim()).join(" | ");
 }
 
 async function waitStatus(page, re, timeout = TIMEOUT) {

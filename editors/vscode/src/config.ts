@@ -23,78 +23,106 @@ export const INSTALL_HINT =
 /** Reads one setting (a `WorkspaceConfiguration.get` look-alike); undefined when absent. */
 export type SettingGetter = (key: string) => unknown;
 
-/** Server setting keys forwarded as-is, with the JSON types the server accepts. */
-const NUMBER_KEYS = ["nCtx", "nGpuLayers", "maxTokens", "temperature"] as const;
-const NULLABLE_NUMBER_KEYS = ["nThreads", "promptTokens", "timeBudgetMs"] as const;
-const LIST_KEYS = ["languages", "disabledLanguages"] as const;
+/**
+ * The extension's own settings: read by the extension, never sent to the server. Every
+ * other `coderLsp.*` setting in package.json is a server setting; package.json's server
+ * settings are generated from the server's schema (scripts/sync-vscode-settings.py) and a
+ * server unit test checks they still match it.
+ */
+export const EXTENSION_KEYS: readonly string[] = ["serverPath", "serverArgs", "maxRestarts", "completionPopup"];
 
-/** The JSON object the server reads (camelCase names, see the server's README). */
-export interface ServerSettings {
-  model?: string;
-  enable?: boolean;
-  nCtx?: number;
-  nGpuLayers?: number;
-  maxTokens?: number;
-  temperature?: number;
-  nThreads?: number | null;
-  promptTokens?: number | null;
-  timeBudgetMs?: number | null;
-  languages?: string[];
-  disabledLanguages?: string[];
-  template?: string | null;
-  logLevel?: string;
-}
-
-function isFiniteNumber(value: unknown): value is number {
-  return typeof value === "number" && Number.isFinite(value);
-}
-
-function isStringList(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((v) => typeof v === "string");
+/** A server setting as package.json declares it: its name and the JSON types it takes. */
+export interface SettingSpec {
+  /** The name without the section, as the server reads it (`repoContext`). */
+  key: string;
+  /** JSON Schema types (`integer`, `null`, ...). */
+  types: readonly string[];
+  /** For arrays, the type of each item. */
+  items?: string;
 }
 
 /**
- * Convert the extension's settings into the server's settings object.
- *
- * Values of the wrong type are left out (the server then keeps its own value) rather than
- * sent, so a typo in settings.json cannot make the server warn on every change. An empty
- * `model` means "the server's default" and is left out too.
+ * The server settings the extension forwards: every `coderLsp.*` property of the
+ * manifest (package.json) but the extension's own.
  */
-export function toServerSettings(get: SettingGetter): ServerSettings {
+export function serverSettingSpecs(manifest: unknown): SettingSpec[] {
+  const props = (manifest as { contributes?: { configuration?: { properties?: unknown } } })?.contributes
+    ?.configuration?.properties;
+  if (typeof props !== "object" || props === null) {
+    return [];
+  }
+  const prefix = `${SECTION}.`;
+  const specs: SettingSpec[] = [];
+  for (const [name, raw] of Object.entries(props as Record<string, unknown>)) {
+    const key = name.slice(prefix.length);
+    if (!name.startsWith(prefix) || EXTENSION_KEYS.includes(key) || typeof raw !== "object" || raw === null) {
+      continue;
+    }
+    const decl = raw as { type?: unknown; items?: { type?: unknown } };
+    const types = (Array.isArray(decl.type) ? decl.type : [decl.type]).filter((t): t is string => typeof t === "string");
+    const items = typeof decl.items?.type === "string" ? decl.items.type : undefined;
+    specs.push(items === undefined ? { key, types } : { key, types, items });
+  }
+  return specs;
+}
+
+/** The JSON object the server reads (camelCase names, see `coder-lsp settings --schema`). */
+export interface ServerSettings {
+  [key: string]: unknown;
+  model?: string;
+  enable?: boolean;
+  languages?: string[];
+  disabledLanguages?: string[];
+}
+
+/** Whether `value` is of JSON Schema type `type` (a plain object for `object`). */
+function hasType(value: unknown, type: string, items?: string): boolean {
+  switch (type) {
+    case "null":
+      return value === null;
+    case "boolean":
+      return typeof value === "boolean";
+    case "string":
+      return typeof value === "string";
+    case "number":
+      return typeof value === "number" && Number.isFinite(value);
+    case "integer":
+      return typeof value === "number" && Number.isInteger(value);
+    case "array":
+      return Array.isArray(value) && (items === undefined || value.every((v) => hasType(v, items)));
+    case "object":
+      return typeof value === "object" && value !== null && !Array.isArray(value);
+    default:
+      return false;
+  }
+}
+
+/**
+ * Convert the extension's settings into the server's settings object: every server
+ * setting in `specs` (from package.json), under the server's own name.
+ *
+ * Values of the wrong JSON type are left out (the server then keeps its own value) rather
+ * than sent, so a typo in settings.json cannot make the server warn on every change; values
+ * of the right type are the server's to check (it reports bad ones with a message). An
+ * empty string means "the server's default" (e.g. `model`) and is left out too; strings
+ * and list items are trimmed.
+ */
+export function toServerSettings(get: SettingGetter, specs: readonly SettingSpec[]): ServerSettings {
   const out: ServerSettings = {};
-  const model = get("model");
-  if (typeof model === "string" && model.trim() !== "") {
-    out.model = model.trim();
-  }
-  const enable = get("enable");
-  if (typeof enable === "boolean") {
-    out.enable = enable;
-  }
-  for (const key of NUMBER_KEYS) {
-    const value = get(key);
-    if (isFiniteNumber(value)) {
-      out[key] = value;
+  for (const spec of specs) {
+    let value = get(spec.key);
+    if (!spec.types.some((t) => hasType(value, t, spec.items))) {
+      continue;
     }
-  }
-  for (const key of NULLABLE_NUMBER_KEYS) {
-    const value = get(key);
-    if (value === null || isFiniteNumber(value)) {
-      out[key] = value;
+    if (typeof value === "string") {
+      value = value.trim();
+      if (value === "") {
+        continue;
+      }
+    } else if (Array.isArray(value)) {
+      value = value.map((v) => (typeof v === "string" ? v.trim() : v)).filter((v) => v !== "");
     }
-  }
-  for (const key of LIST_KEYS) {
-    const value = get(key);
-    if (isStringList(value)) {
-      out[key] = value.map((v) => v.trim()).filter((v) => v !== "");
-    }
-  }
-  const template = get("template");
-  if (template === null || (typeof template === "string" && template !== "")) {
-    out.template = template;
-  }
-  const logLevel = get("logLevel");
-  if (typeof logLevel === "string" && logLevel !== "") {
-    out.logLevel = logLevel;
+    out[spec.key] = value;
   }
   return out;
 }

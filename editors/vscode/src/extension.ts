@@ -37,6 +37,8 @@ import {
   resolveServerPath,
   SECTION,
   type ServerSettings,
+  serverSettingSpecs,
+  type SettingSpec,
   toServerSettings,
 } from "./config";
 import { hasItems, LateAnswers, raceCancellation, type Spot } from "./late";
@@ -187,7 +189,11 @@ class Controller implements vscode.Disposable {
   /** A document the user typed in before the server could answer (asked again once it can). */
   private typedBeforeReady: vscode.TextDocument | undefined;
 
-  constructor() {
+  /** The server settings declared in package.json: all are forwarded. */
+  private readonly specs: readonly SettingSpec[];
+
+  constructor(manifest: unknown) {
+    this.specs = serverSettingSpecs(manifest);
     this.settings = this.readSettings();
     this.crashPolicy = new CrashPolicy(this.maxRestarts());
     this.state = initialStatus(this.settings.enable !== false, this.settings.model);
@@ -203,7 +209,7 @@ class Controller implements vscode.Disposable {
 
   private readSettings(): ServerSettings {
     const cfg = this.config();
-    return toServerSettings((key) => cfg.get(key));
+    return toServerSettings((key) => cfg.get(key), this.specs);
   }
 
   private maxRestarts(): number {
@@ -638,7 +644,7 @@ let controller: Controller | undefined;
 
 /** Extension entry point: create the controller, register commands, start the server. */
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  const ctl = new Controller();
+  const ctl = new Controller(context.extension.packageJSON);
   controller = ctl;
   context.subscriptions.push(
     ctl,

@@ -1,14 +1,18 @@
 /** Unit tests of config.ts: settings conversion, server path resolution, selectors. */
 
 import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import { test } from "node:test";
 import {
   completionWanted,
   documentSelector,
+  EXTENSION_KEYS,
   expandPath,
   INSTALL_COMMAND,
   resolveServerPath,
   type ResolveEnv,
+  serverSettingSpecs,
   toServerSettings,
 } from "../config";
 
@@ -16,56 +20,84 @@ function getter(values: Record<string, unknown>): (key: string) => unknown {
   return (key) => values[key];
 }
 
-test("VS Code defaults become the server's settings, empty model left to the server", () => {
-  const s = toServerSettings(
-    getter({
-      model: "",
-      enable: true,
-      nCtx: 4096,
-      nThreads: null,
-      nGpuLayers: 0,
-      maxTokens: 128,
-      temperature: 0,
-      languages: [],
-      disabledLanguages: [],
-      template: null,
-      promptTokens: null,
-      timeBudgetMs: 1500,
-      logLevel: "info",
-      serverPath: "/x/coder-lsp",
-    }),
+/** The extension's real manifest (out/test/ -> the package root). */
+const manifest = JSON.parse(readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8")) as {
+  contributes: { configuration: { properties: Record<string, { default?: unknown }> } };
+};
+const properties = manifest.contributes.configuration.properties;
+const specs = serverSettingSpecs(manifest);
+
+/** What VS Code's `get` answers with no user settings: each property's default. */
+function defaults(): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(properties).map(([name, p]) => [name.slice("coderLsp.".length), p.default]));
+}
+
+test("every coderLsp setting but the extension's own is a server setting", () => {
+  const all = Object.keys(properties).map((name) => name.slice("coderLsp.".length));
+  for (const key of EXTENSION_KEYS) {
+    assert.ok(all.includes(key), `${key} is declared in package.json`);
+  }
+  assert.deepEqual(
+    specs.map((s) => s.key),
+    all.filter((k) => !EXTENSION_KEYS.includes(k)),
   );
-  assert.deepEqual(s, {
-    enable: true,
-    nCtx: 4096,
-    nThreads: null,
-    nGpuLayers: 0,
-    maxTokens: 128,
-    temperature: 0,
-    languages: [],
-    disabledLanguages: [],
-    template: null,
-    promptTokens: null,
-    timeBudgetMs: 1500,
-    logLevel: "info",
-  });
-  assert.equal("serverPath" in s, false, "client-only settings are not sent to the server");
+  for (const key of ["repoContext", "repoShare", "maxPredictMs", "kvPrompt", "cacheSize", "backend"]) {
+    assert.ok(specs.some((s) => s.key === key), `${key} is forwarded`);
+  }
+});
+
+test("VS Code defaults become the server's settings: every server setting, none of the extension's", () => {
+  const s = toServerSettings(getter(defaults()), specs);
+  assert.deepEqual(Object.keys(s), specs.map((spec) => spec.key));
+  for (const spec of specs) {
+    assert.deepEqual(s[spec.key], properties[`coderLsp.${spec.key}`].default, spec.key);
+  }
+  for (const key of EXTENSION_KEYS) {
+    assert.equal(key in s, false, `${key} is not sent to the server`);
+  }
 });
 
 test("user values are forwarded with the server's camelCase names", () => {
   const s = toServerSettings(
-    getter({ model: "  qwen2.5-coder-0.5b ", nGpuLayers: -1, nThreads: 4, maxTokens: 64, languages: [" python", "", "go"] }),
+    getter({
+      ...defaults(),
+      model: "  qwen2.5-coder-0.5b ",
+      nGpuLayers: -1,
+      nThreads: 4,
+      maxTokens: 64,
+      languages: [" python", "", "go"],
+      repoContext: false,
+      repoShare: 0.25,
+      backend: { kind: "llama-server", url: "http://127.0.0.1:8080" },
+    }),
+    specs,
   );
   assert.equal(s.model, "qwen2.5-coder-0.5b");
   assert.equal(s.nGpuLayers, -1);
   assert.equal(s.nThreads, 4);
   assert.equal(s.maxTokens, 64);
   assert.deepEqual(s.languages, ["python", "go"]);
+  assert.equal(s.repoContext, false);
+  assert.equal(s.repoShare, 0.25);
+  assert.deepEqual(s.backend, { kind: "llama-server", url: "http://127.0.0.1:8080" });
 });
 
-test("values of the wrong type are left out instead of being sent", () => {
+test("values of the wrong type, and empty strings, are left out instead of being sent", () => {
   const s = toServerSettings(
-    getter({ nCtx: "4096", maxTokens: Number.NaN, enable: "yes", languages: "python", template: "", nThreads: "auto" }),
+    getter({
+      nCtx: "4096",
+      maxTokens: Number.NaN,
+      nGpuLayers: 1.5,
+      enable: "yes",
+      languages: "python",
+      disabledLanguages: [1],
+      template: "",
+      model: "  ",
+      nThreads: "auto",
+      repoContext: "no",
+      backend: "llama-server",
+    }),
+    specs,
   );
   assert.deepEqual(s, {});
 });
