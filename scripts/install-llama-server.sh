@@ -2,10 +2,8 @@
 # Install llama.cpp's llama-server (the shared inference engine the remote-backend tests
 # drive) into a cache outside the repo, without compiling anything.
 #
-# Debian sid's llama.cpp-tools package holds usr/bin/llama-server. It is downloaded with a
-# private apt configuration (sid sources, an empty dpkg status so the whole closure incl.
-# sid's libc comes along) and unpacked with dpkg-deb -x, exactly as scripts/install-nvim.sh
-# does for Neovim 0.12; it runs through the unpacked ld-linux so that the system's older
+# Debian sid's llama.cpp-tools package holds usr/bin/llama-server. It is downloaded and
+# unpacked privately by scripts/sid-unpack.sh (as Neovim 0.12 is); it runs through the unpacked ld-linux so that the system's older
 # glibc is never mixed with sid's. ggml looks for its CPU backend libraries in the working
 # directory, so the wrapper changes into the folder that holds them first (relative paths
 # given to the wrapper are made absolute before that).
@@ -14,6 +12,8 @@
 # that it starts. Needs network to deb.debian.org on the first run only (~19 MB).
 # CACHE defaults to ~/.cache/coder-lsp-dev.
 set -euo pipefail
+# shellcheck source=scripts/sid-unpack.sh
+. "$(dirname "$0")/sid-unpack.sh"
 
 CACHE="${CODER_LSP_DEV_CACHE:-$HOME/.cache/coder-lsp-dev}"
 BIN="$CACHE/bin"
@@ -23,27 +23,7 @@ mkdir -p "$BIN"
 log() { echo "==> install-llama-server: $*" >&2; }
 
 if ! "$BIN/llama-server" --version 2>&1 | grep -q '^version:'; then
-  log "downloading Debian sid's llama.cpp-tools into $APT"
-  mkdir -p "$APT/lists/partial" "$APT/archives/partial" "$APT/cache" \
-    "$APT/etc/sources.list.d" "$APT/etc/preferences.d"
-  : > "$APT/status"
-  # The mirror the system already uses (Debian's own when no other is configured).
-  mirror="$({ grep -rhoE 'https?://[^ ]*/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-    || true; } | sed -n '1s/ //gp')"
-  mirror="${mirror:-http://deb.debian.org/debian}"
-  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-  echo "deb [signed-by=$keyring] ${mirror%/} sid main" > "$APT/etc/sources.list"
-  opts=(-o "Dir::Etc::SourceList=$APT/etc/sources.list" -o "Dir::Etc::SourceParts=$APT/etc/sources.list.d"
-    -o "Dir::Etc::PreferencesParts=$APT/etc/preferences.d" -o "Dir::State::Lists=$APT/lists"
-    -o "Dir::State::status=$APT/status" -o "Dir::Cache=$APT/cache" -o "Dir::Cache::archives=$APT/archives"
-    -o Debug::NoLocking=1 -o APT::Sandbox::User="$(id -un)" -o APT::Architecture=amd64
-    -o APT::Architectures=amd64 -o APT::Install-Recommends=false)
-  apt-get "${opts[@]}" -q update >&2
-  rm -f "$APT"/archives/*.deb  # stale versions would be unpacked over the new ones
-  apt-get "${opts[@]}" -q -y install --download-only llama.cpp-tools >&2
-  rm -rf "$ROOT"
-  mkdir -p "$ROOT"
-  for deb in "$APT"/archives/*.deb; do dpkg-deb -x "$deb" "$ROOT"; done
+  sid_unpack llama.cpp-tools "$APT" "$ROOT"
   lib="$ROOT/usr/lib/x86_64-linux-gnu"
   backends="$lib/ggml/backends0"
   if [ ! -d "$backends" ]; then

@@ -11,6 +11,8 @@
 # run only checks that both start (well under a second). Needs network to PyPI and
 # deb.debian.org on the first run only. CACHE defaults to ~/.cache/coder-lsp-dev.
 set -euo pipefail
+# shellcheck source=scripts/sid-unpack.sh
+. "$(dirname "$0")/sid-unpack.sh"
 
 CACHE="${CODER_LSP_DEV_CACHE:-$HOME/.cache/coder-lsp-dev}"
 BIN="$CACHE/bin"
@@ -36,27 +38,7 @@ fi
 APT="$CACHE/apt-sid"
 ROOT="$CACHE/nvim-0.12"
 if ! "$BIN/nvim-0.12" --version 2>/dev/null | grep -q '^NVIM v0\.1[2-9]'; then
-  log "downloading Debian sid's neovim into $APT"
-  mkdir -p "$APT/lists/partial" "$APT/archives/partial" "$APT/cache" \
-    "$APT/etc/sources.list.d" "$APT/etc/preferences.d"
-  : > "$APT/status"
-  # The mirror the system already uses (Debian's own when no other is configured).
-  mirror="$({ grep -rhoE 'https?://[^ ]*/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-    || true; } | sed -n '1s/ //gp')"
-  mirror="${mirror:-http://deb.debian.org/debian}"
-  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-  echo "deb [signed-by=$keyring] ${mirror%/} sid main" > "$APT/etc/sources.list"
-  opts=(-o "Dir::Etc::SourceList=$APT/etc/sources.list" -o "Dir::Etc::SourceParts=$APT/etc/sources.list.d"
-    -o "Dir::Etc::PreferencesParts=$APT/etc/preferences.d" -o "Dir::State::Lists=$APT/lists"
-    -o "Dir::State::status=$APT/status" -o "Dir::Cache=$APT/cache" -o "Dir::Cache::archives=$APT/archives"
-    -o Debug::NoLocking=1 -o APT::Sandbox::User="$(id -un)" -o APT::Architecture=amd64
-    -o APT::Architectures=amd64 -o APT::Install-Recommends=false)
-  apt-get "${opts[@]}" -q update >&2
-  rm -f "$APT"/archives/*.deb  # stale versions would be unpacked over the new ones
-  apt-get "${opts[@]}" -q -y install --download-only neovim >&2
-  rm -rf "$ROOT"
-  mkdir -p "$ROOT"
-  for deb in "$APT"/archives/*.deb; do dpkg-deb -x "$deb" "$ROOT"; done
+  sid_unpack neovim "$APT" "$ROOT"
   lib="$ROOT/usr/lib/x86_64-linux-gnu"
   # --library-path (not LD_LIBRARY_PATH) so that the language server nvim spawns keeps
   # using the system's own libc.
