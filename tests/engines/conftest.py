@@ -8,6 +8,7 @@ missing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -16,8 +17,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +42,18 @@ def model_path() -> Path:
     path = local_path(load_registry().get(MODEL))
     assert path.is_file(), f"{path} missing: run scripts/test (it pulls {MODEL})"
     return path
+
+
+async def complete_once_back(engine: Any, request: Callable[[], Any], within: float = 60) -> Any:
+    """The first result with a completion, asking every 0.1 s while an engine comes back
+    (restarted, recovered); fails with the last reason after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        await asyncio.sleep(0.1)
+        got = await asyncio.wait_for(engine.complete(request()), 60)
+        if got.completion is not None:
+            return got
+        assert time.monotonic() < deadline, got.reason
 
 
 def health(url: str) -> int | None:

@@ -30,7 +30,7 @@ from lsp_server.core import CompletionRequest, DocumentSnapshot, FimContext, Sha
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import EngineAuthError, EngineError
 from lsp_server.settings import BackendSettings, Settings
-from tests.engines.conftest import API_KEY, LlamaServer, model_path
+from tests.engines.conftest import API_KEY, LlamaServer, complete_once_back, model_path
 from tests.engines.lsp_pipe import LspPipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -258,13 +258,7 @@ def test_killed_mid_stream_fails_clearly_then_reconnects_after_restart(
         assert len(failed) == len(set(failed)) <= 2
         assert all("unreachable" in d for d in failed[1:])
         own_llama_server.start()
-        deadline = time.monotonic() + 60
-        while True:
-            await asyncio.sleep(0.1)
-            got = await asyncio.wait_for(engine.complete(req), 60)
-            if got.completion is not None:
-                break
-            assert time.monotonic() < deadline, got.reason
+        await complete_once_back(engine, lambda: req)
         assert engine.state is ModelState.READY
 
     try:

@@ -31,7 +31,7 @@ from lsp_server.core import CompletionRequest, DocumentSnapshot, FimContext
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import EngineError
 from lsp_server.settings import BackendSettings, Settings
-from tests.engines.conftest import Standin, model_path
+from tests.engines.conftest import Standin, complete_once_back, model_path
 from tests.engines.lsp_pipe import LspPipe
 from tests.engines.standin_engines import OLLAMA_NAME
 
@@ -191,13 +191,7 @@ def test_killed_mid_stream_fails_once_then_reconnects_after_restart(
         own_ollama.start()
         add = DocumentSnapshot("file:///t/add.py", SOURCE, "python", 1, "/t/add.py")
         short = CompletionRequest(add, SOURCE.index("\n\n"), invoked=True)
-        deadline = time.monotonic() + 60
-        while True:
-            await asyncio.sleep(0.1)
-            got = await asyncio.wait_for(engine.complete(short), 60)
-            if got.completion is not None:
-                break
-            assert time.monotonic() < deadline, got.reason
+        await complete_once_back(engine, lambda: short)
         assert engine.state is ModelState.READY
 
     try:
