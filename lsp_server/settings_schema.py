@@ -3,7 +3,7 @@
 Nothing here restates a setting: names come from the fields (camelCase, as editors send
 them), types from the annotations, defaults from the field defaults, descriptions from
 the field docstrings, bounds / enums / patterns from each field's ``metadata["schema"]`` and
-upper bounds from the converter's table.
+upper bounds from each field's clamp (:func:`lsp_server.settings.rules`).
 ``coder-lsp settings --schema`` prints :func:`settings_schema`; the VS Code extension's
 ``contributes.configuration`` is generated from it (:func:`vscode_properties`,
 ``scripts/sync-vscode-settings``) and a unit test checks that it and the README's table
@@ -23,18 +23,12 @@ from functools import cache
 from typing import Any
 
 from lsp_server import settings as settings_module
-from lsp_server.settings import _UPPER_BOUNDS, BackendSettings, Settings
+from lsp_server.settings import BackendSettings, Settings, camel
 
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 """VS Code validates settings with draft-07, so the schema uses it too."""
 
 _SCALARS: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
-
-
-def camel(name: str) -> str:
-    """``n_ctx`` -> ``nCtx``: the name editors use (the converter maps it back)."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 @cache
@@ -111,11 +105,11 @@ def _object_schema(cls: type) -> dict[str, Any]:
         prop = _type_schema(hints[f.name])
         for key, value in f.metadata.get("schema", {}).items():
             prop[key] = list(value() if callable(value) else value) if key == "enum" else value
-        # Upper bounds live in one table beside the converter, which lowers larger values
-        # to them (with a message); nThreads' bound is this machine's CPUs, so no schema
-        # (nor the VS Code manifest built from it) states it.
-        bound = _UPPER_BOUNDS.get(f.name) if cls is Settings else None
-        if bound is not None and "maximum" not in prop:
+        # The converter lowers larger values to a field's clamp (with a message);
+        # nThreads' clamp is this machine's CPUs (a function), so no schema (nor the VS
+        # Code manifest built from it) states it.
+        bound = f.metadata.get("clamp")
+        if bound is not None and not callable(bound) and "maximum" not in prop:
             prop["maximum"] = bound
         if "enum" in prop and isinstance(prop["type"], list):
             prop["enum"] = [None, *prop["enum"]]
