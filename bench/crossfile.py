@@ -36,6 +36,7 @@ set) against completions with no build running.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import json
@@ -47,7 +48,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -708,6 +709,32 @@ def quality_benchmark(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def hole_in_place(
+    workspace: Path, index: WorkspaceIndex, hole: Hole
+) -> Iterator[tuple[Path, str, int, str]]:
+    """Make ``hole`` real for the duration: yields ``(path, text, offset, indent)``.
+
+    On disk (and in ``index``) the project lacks the hole's line; in the editor (``text``)
+    the line holds only its indentation and the cursor (``offset``) is after it. The file
+    is restored afterwards.
+    """
+    path = workspace / hole.rel
+    original = path.read_text(encoding="utf-8")
+    lines = original.split("\n")
+    line = lines[hole.row]
+    indent = line[: len(line) - len(line.lstrip())]
+    path.write_text("\n".join(lines[: hole.row] + lines[hole.row + 1 :]), encoding="utf-8")
+    index.update_file(path)
+    text = "\n".join([*lines[: hole.row], indent, *lines[hole.row + 1 :]])
+    offset = sum(len(x) + 1 for x in lines[: hole.row]) + len(indent)
+    try:
+        yield path, text, offset, indent
+    finally:
+        path.write_text(original, encoding="utf-8")
+        index.update_file(path)
+
+
 def _one_hole(
     args: argparse.Namespace,
     backend: MemoBackend,
@@ -720,22 +747,10 @@ def _one_hole(
     total: int,
 ) -> None:
     """Complete one hole both ways and add its scores to ``run``."""
-    path = workspace / hole.rel
-    original = path.read_text(encoding="utf-8")
-    lines = original.split("\n")
-    line = lines[hole.row]
-    indent = line[: len(line) - len(line.lstrip())]
-    # On disk: the project without the hole line. In the editor: the line holds
-    # only its indentation, and the cursor is after it.
-    path.write_text("\n".join(lines[: hole.row] + lines[hole.row + 1 :]), encoding="utf-8")
-    index.update_file(path)
-    text = "\n".join([*lines[: hole.row], indent, *lines[hole.row + 1 :]])
-    offset = sum(len(x) + 1 for x in lines[: hole.row]) + len(indent)
-
-    repo_context = functools.partial(
-        _select, index, str(path), text, offset, hole.language, backend.count_tokens
-    )
-    try:
+    with hole_in_place(workspace, index, hole) as (path, text, offset, indent):
+        repo_context = functools.partial(
+            _select, index, str(path), text, offset, hole.language, backend.count_tokens
+        )
         if args.prompts is not None:
             backend.save_prompt = args.prompts / f"{hole.language}-{n:03d}-file.txt"
         plain = complete_line(
@@ -746,9 +761,6 @@ def _one_hole(
         with_repo = complete_line(
             backend, text, offset, str(path), args.budget, repo_context, args.share, hole.language
         )
-    finally:
-        path.write_text(original, encoding="utf-8")
-        index.update_file(path)
     repo_files = with_repo.repo_files
     run.retrieval_ms.append(with_repo.repo_ms)
     run.repo_tokens.append(sum(backend.count_tokens(c) for _, c in repo_files))

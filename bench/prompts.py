@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.crossfile import PROJECTS, _holes_of_projects, _select
+from bench.crossfile import PROJECTS, _holes_of_projects, _select, hole_in_place
 from bench.crossfile_holes import Hole as CrossfileHole
 from bench.quality import N_CTX, collect_holes
 from lsp_server.backends.base import CancelToken, Generation, GenerationRequest, StopReason
@@ -132,23 +132,11 @@ def _crossfile_hole(
     hole: CrossfileHole,
 ) -> list[str]:
     """The prompts for one cross-file hole, set up as ``bench/crossfile.py`` does."""
-    path = workspace / hole.rel
-    original = path.read_text(encoding="utf-8")
-    lines = original.split("\n")
-    line = lines[hole.row]
-    indent = line[: len(line) - len(line.lstrip())]
-    path.write_text("\n".join(lines[: hole.row] + lines[hole.row + 1 :]), encoding="utf-8")
-    index.update_file(path)
-    text = "\n".join([*lines[: hole.row], indent, *lines[hole.row + 1 :]])
-    offset = sum(len(x) + 1 for x in lines[: hole.row]) + len(indent)
-    select = functools.partial(
-        _select, index, str(path), text, offset, hole.language, backend.count_tokens
-    )
-    try:
+    with hole_in_place(workspace, index, hole) as (path, text, offset, _):
+        select = functools.partial(
+            _select, index, str(path), text, offset, hole.language, backend.count_tokens
+        )
         return _complete(backend, str(path), text, offset, hole.language, settings, select)
-    finally:
-        path.write_text(original, encoding="utf-8")
-        index.update_file(path)
 
 
 def snapshot(args: argparse.Namespace) -> int:
