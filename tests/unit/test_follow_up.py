@@ -216,3 +216,25 @@ def test_a_cut_short_answer_is_not_cached():
         REQUEST, nothing, dataclasses.replace(limited, max_predict_ms=None), cache=cache
     )
     assert empty.completion is None and not empty.cut_short and len(cache) == 1
+
+
+def test_ready_params_name_the_spot_only_while_the_document_is_unchanged():
+    """The server's notice carries the request's uri, version and LSP position (UTF-16 by
+    default), and is not sent for a document edited or closed since."""
+    from lsp_server.documents import DocumentStore
+    from lsp_server.server import ready_params
+
+    text = "s = '😀'\nx = "
+    request = CompletionRequest(DocumentSnapshot("file:///e.py", text, "python", 3), len(text))
+    docs = DocumentStore()
+    doc = docs.open("file:///e.py", text, "python", 3)
+    assert ready_params(request, doc, "utf-16") == {
+        "textDocument": {"uri": "file:///e.py", "version": 3},
+        "position": {"line": 1, "character": 4},
+    }
+    other = CompletionRequest(DocumentSnapshot("file:///e.py", text, "python", 3), 7)
+    assert ready_params(other, doc, "utf-16")["position"] == {"line": 0, "character": 8}
+    assert ready_params(other, doc, "utf-32")["position"] == {"line": 0, "character": 7}
+    docs.change("file:///e.py", 4, [(None, text + "y")], "utf-16")
+    assert ready_params(request, docs.get("file:///e.py"), "utf-16") is None
+    assert ready_params(request, None, "utf-16") is None
