@@ -485,7 +485,9 @@ def pct(values: list[float], q: float) -> float:
 
 def summarize_server(run: Run) -> dict[str, Any]:
     """One table row for a server run (the cold first request left out)."""
-    by_version = {s["version"]: s for s in run.stats}
+    # A follow-up (a background run finishing an answer a time limit cut short) has the
+    # version of the request it finishes; that request's own figures are the ones wanted.
+    by_version = {s["version"]: s for s in run.stats if not s.get("follow_up")}
     rows = []
     for i, sent in enumerate(run.sent):
         if run.mode == "sequential" and i == 0:

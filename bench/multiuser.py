@@ -247,7 +247,7 @@ def options(ctx: int) -> dict[str, Any]:
 def summarize(users: list[User], wall_s: float) -> dict[str, Any]:
     """Figures of one run over every user (each user's cold first request left out)."""
     latency = [ms for u in users for ms in u.latencies[1:]]
-    stats = [st for u in users for st in u.stats]
+    stats = [st for u in users for st in u.stats if not st.get("follow_up")]  # requests only
     engine = [st for st in stats if st["cache"] == "miss" and st["prompt_tokens"]]
     unanswered = [st for st in stats if st["outcome"] == "empty" and not st["prompt_tokens"]]
     errors = sum(u.errors for u in users) + sum(u.status != "ready" for u in users)

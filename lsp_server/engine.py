@@ -10,6 +10,12 @@
 * A request the client cancels (``$/cancelRequest``) answers at once but its job goes on,
   so its completion lands in the cache for the editor's next request at the same spot
   ("cancel to cache"); only a newer request, a closed document or a reload stop it.
+* A generation a time limit cut short before it held a whole line (a busy machine)
+  answers empty at once, and a **follow-up** job for the same request finishes it in the
+  background, with the time limits lifted to :data:`FOLLOW_UP_PREDICT_MS` (the prompt is
+  in the KV cache, so it costs little). Its completion lands in the cache and the ready
+  listeners hear of it (the server tells the client, which asks again and is answered
+  from the cache). A newer request, an edit, a close or a reload cancel it at once.
 * Recent completions (typed-through / repeats) and prompt windows are kept per loaded
   model; every request's figures go to :attr:`Engine.stats`.
 * A model that failed to load is remembered with its error; requests answer empty at once
@@ -27,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lsp_server.backends.base import Backend, CancelToken
@@ -43,6 +49,10 @@ STATS_KEPT = 2000
 """How many requests' figures :attr:`Engine.stats` keeps."""
 BACKOFF_S = (1.0, 30.0)
 """First and longest wait before reconnecting to a remote engine that failed."""
+FOLLOW_UP_PREDICT_MS = 15_000.0
+"""The hard time limit of a follow-up generation (a larger ``max_predict_ms`` stands):
+long enough for a busy machine to finish a completion, short enough that a model that
+runs on and on cannot hold the worker for long."""
 
 
 class ModelState(enum.Enum):
@@ -111,6 +121,15 @@ RepoProvider = Callable[
 """(request, tree, token budget, count_tokens) -> repository files for the prompt."""
 
 Listener = Callable[[ModelState, str], None]
+ReadyListener = Callable[[CompletionRequest, PipelineResult], None]
+"""Told (on the event loop) that a follow-up put a completion for a request in the cache."""
+
+
+def follow_up_settings(settings: Settings) -> Settings:
+    """The settings a follow-up generation runs with: no time budget, and a hard limit of
+    :data:`FOLLOW_UP_PREDICT_MS` (or the user's, when larger)."""
+    limit = max(FOLLOW_UP_PREDICT_MS, settings.max_predict_ms or 0.0)
+    return replace(settings, time_budget_ms=None, max_predict_ms=limit)
 
 
 class Engine:
@@ -134,7 +153,9 @@ class Engine:
         self._pending: _Job | None = None
         self._running: _Job | None = None
         self._drain_scheduled = False
+        self._closed = False
         self._listeners: list[Listener] = []
+        self._ready_listeners: list[ReadyListener] = []
         self.waiting = 0
         """Requests submitted and not yet started: 0 or 1 (for tests and benchmarks)."""
         self.max_waiting = 0
@@ -175,6 +196,11 @@ class Engine:
         """Call ``listener(state, detail)`` on every state change (from any thread)."""
         self._listeners.append(listener)
 
+    def add_ready_listener(self, listener: ReadyListener) -> None:
+        """Call ``listener(request, result)`` when a follow-up job put a completion for
+        ``request`` in the cache (on the event loop the request came from)."""
+        self._ready_listeners.append(listener)
+
     def _set_state(self, state: ModelState, detail: str = "") -> None:
         if state is ModelState.FAILED and self._state is state and detail == self._detail:
             return  # the same failure again (a reconnect that failed): said once
@@ -198,7 +224,8 @@ class Engine:
             self._error = None
             if self._running is not None:
                 self._running.cancel.cancel()
-            return True
+        self._cancel_follow_ups(lambda job: True)  # its prompt is not in the new model's cache
+        return True
 
     def _ensure_loaded(self) -> Backend | None:
         """Load the model for the current settings if needed (worker thread only)."""
@@ -283,13 +310,14 @@ class Engine:
         busy = self.busy
         if busy is not None:
             busy.set()  # background indexing pauses while the model works
+        settings = follow_up_settings(self._settings) if job.follow_up else self._settings
         try:
             for attempt in (0, 1):
                 try:
                     return complete(
                         job.request,
                         backend,
-                        self._settings,
+                        settings,
                         job.cancel,
                         tree=job.tree,
                         cache=self.cache,
@@ -343,28 +371,18 @@ class Engine:
         At most one job waits and one runs. A newer call replaces the waiting job and
         cancels the running one (it stops at its next token or prompt chunk); either
         answers empty ("cancelled") at once, without waiting for the worker.
+
+        An answer a time limit left empty (:attr:`PipelineResult.cut_short`) is returned
+        at once as well; when nothing else waits, a follow-up job then finishes the same
+        request in the background into the cache and tells the ready listeners (see
+        :meth:`add_ready_listener`) when it found a completion.
         """
         started = time.perf_counter()
         if self._error is not None and self._key == self._failed_key and not self._may_retry():
             return PipelineResult(None, Shape.NONE, f"model unavailable: {self._error}")
         loop = asyncio.get_running_loop()
         job = _Job(request, tree, cancel or CancelToken(), loop, loop.create_future(), started)
-        superseded: list[_Job] = []
-        with self._lock:
-            if self._pending is not None:
-                superseded.append(self._pending)
-            if self._running is not None:
-                superseded.append(self._running)
-            self._pending = job
-            self.waiting = 1
-            self.max_waiting = max(self.max_waiting, self.waiting)
-            schedule = not self._drain_scheduled
-            self._drain_scheduled = True
-        for old in superseded:
-            old.cancel.cancel()
-            old.resolve(None)
-        if schedule:
-            self._executor.submit(self._drain)
+        self._submit(job)
         try:
             result = await asyncio.shield(job.future)
         except asyncio.CancelledError:
@@ -381,6 +399,85 @@ class Engine:
             result = PipelineResult(None, Shape.NONE, reason)
         self._record(job, result)
         return result
+
+    def _submit(self, job: _Job, *, only_if_idle: bool = False) -> bool:
+        """Make ``job`` the waiting one, superseding the waiting and running jobs.
+
+        With ``only_if_idle`` nothing is superseded: the job is queued only when no other
+        waits or runs (a follow-up never displaces a request). Returns whether it was
+        queued. Its outcome is looked at by :meth:`_answered` once it is known.
+        """
+        superseded: list[_Job] = []
+        with self._lock:
+            if only_if_idle and (self._pending is not None or self._running is not None):
+                return False
+            if self._pending is not None:
+                superseded.append(self._pending)
+            if self._running is not None:
+                superseded.append(self._running)
+            self._pending = job
+            self.waiting = 1
+            self.max_waiting = max(self.max_waiting, self.waiting)
+            schedule = not self._drain_scheduled
+            self._drain_scheduled = True
+        job.future.add_done_callback(lambda _: self._answered(job))
+        for old in superseded:
+            old.cancel.cancel()
+            old.resolve(None)
+        if schedule:
+            self._executor.submit(self._drain)
+        return True
+
+    def _answered(self, job: _Job) -> None:
+        """A job's outcome is known (event loop): follow up on a generation a time limit
+        cut short, or tell the ready listeners what a follow-up found."""
+        future = job.future
+        if future.cancelled():
+            return
+        err = future.exception()  # retrieved here, so an unawaited job never warns
+        result = None if err is not None else future.result()
+        if job.follow_up:
+            # Nobody awaits a follow-up: its figures and its failure are recorded here.
+            if err is not None:
+                logger.info("a background completion failed: %s", err)
+            self._record(job, result)
+            if result is not None and result.completion is not None and not job.cancel.cancelled:
+                for listener in self._ready_listeners:
+                    try:
+                        listener(job.request, result)
+                    except Exception:  # a listener must never break the engine
+                        logger.exception("completion-ready listener failed")
+            return
+        if result is None or job.cancel.cancelled or not result.cut_short or self._closed:
+            return
+        follow = _Job(
+            job.request,
+            job.tree,
+            CancelToken(),
+            job.loop,
+            job.loop.create_future(),
+            time.perf_counter(),
+            follow_up=True,
+        )
+        if self._submit(follow, only_if_idle=True):
+            logger.info(
+                "a time limit cut the completion short; finishing it in the background (%s:%d)",
+                job.request.document.uri.rsplit("/", 1)[-1],
+                job.request.offset,
+            )
+
+    def _cancel_follow_ups(self, which: Callable[[_Job], bool]) -> None:
+        """Cancel the waiting and running follow-up jobs that ``which`` picks."""
+        with self._lock:
+            jobs = [j for j in (self._pending, self._running) if j is not None and j.follow_up]
+        for job in jobs:
+            if which(job):
+                job.cancel.cancel()
+                job.resolve(None)
+
+    def document_changed(self, uri: str) -> None:
+        """``uri`` was edited: a follow-up for an older version of it is of no use now."""
+        self._cancel_follow_ups(lambda job: job.request.document.uri == uri)
 
     def retry(self) -> None:
         """Forget a failed load, so the next load tries again (e.g. after a download)."""
@@ -426,12 +523,14 @@ class Engine:
                 llama_ms=llama_ms,
                 own_ms=max(0.0, total_ms - wait_ms - llama_ms),
                 stop_reason=gen.stop_reason.value if gen is not None else "",
+                follow_up=job.follow_up,
             )
         )
 
     def shutdown(self) -> None:
         """Cancel work and stop the worker."""
         with self._lock:
+            self._closed = True
             jobs = [j for j in (self._pending, self._running) if j is not None]
             self._pending = None
         for job in jobs:
@@ -456,6 +555,8 @@ class _Job:
     future: asyncio.Future[PipelineResult | None]
     submitted: float
     started: float | None = None
+    follow_up: bool = False
+    """A background job finishing a request a time limit cut short (nobody awaits it)."""
 
     def resolve(self, result: PipelineResult | None) -> None:
         """Answer the awaiting request (from any thread); later answers are ignored."""
@@ -504,6 +605,9 @@ class RequestStats:
     own_ms: float
     """The server's own time: total minus waiting minus llama.cpp."""
     stop_reason: str
+    follow_up: bool = False
+    """A background run that finished a request a time limit cut short (see
+    :meth:`Engine.complete`); its outcome never reached a client as an answer."""
 
     def as_dict(self) -> dict[str, Any]:
         """The figures as a JSON-ready dict."""

@@ -19,7 +19,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp_server import __version__
-from lsp_server.completion.pipeline import repo_tokens
+from lsp_server.completion.pipeline import PipelineResult, repo_tokens
 from lsp_server.core import Completion, CompletionRequest
 from lsp_server.documents import MAX_PARSE_CHARS, Document, DocumentStore, uri_to_path
 from lsp_server.engine import Engine, ModelState
@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 STATUS_NOTIFICATION = "coder-lsp/status"
 """Custom notification ``{state, model, detail}`` that editor clients show in a status bar."""
+READY_NOTIFICATION = "coder-lsp/completionReady"
+"""Custom notification ``{textDocument: {uri, version}, position}``: a completion a time
+limit had cut short (the client got an empty answer) is now in the server's cache; a
+client whose document version and cursor still match asks again and is answered at once."""
 CMD_PULL_MODEL = "coder-lsp.pullModel"
 CMD_STATUS = "coder-lsp.status"
 CMD_STATS = "coder-lsp.stats"
@@ -149,6 +153,7 @@ class CoderLanguageServer(LanguageServer):
         self._load_task: asyncio.Task[Any] | None = None
         self._index_cancel = threading.Event()
         self.engine.add_listener(self._on_state)
+        self.engine.add_ready_listener(self._on_ready)
 
     def close_session(self) -> None:
         """The client left: stop generating and indexing, and let the model go.
@@ -220,6 +225,16 @@ class CoderLanguageServer(LanguageServer):
             self.protocol.notify(STATUS_NOTIFICATION, params)
         except Exception:  # the transport may be closing
             logger.debug("could not send status", exc_info=True)
+
+    def _on_ready(self, request: CompletionRequest, result: PipelineResult) -> None:
+        """A follow-up put a completion in the cache: tell the client where (event loop)."""
+        params = ready_params(request, self.docs.get(request.document.uri), self.encoding)
+        if params is None:
+            return  # edited or closed since: the client has moved on
+        try:
+            self.protocol.notify(READY_NOTIFICATION, params)
+        except Exception:  # the transport may be closing
+            logger.debug("could not send completionReady", exc_info=True)
 
     # -- repository context ----------------------------------------------------------------
     def workspace_roots(self) -> list[str]:
@@ -423,6 +438,21 @@ class CoderLanguageServer(LanguageServer):
         )
 
 
+def ready_params(
+    request: CompletionRequest, current: Document | None, encoding: str
+) -> dict[str, Any] | None:
+    """The ``coder-lsp/completionReady`` params for ``request``, or None when the document
+    is closed or no longer the version the request saw."""
+    snap = request.document
+    if current is None or current.version != snap.version or current.text != snap.text:
+        return None
+    line, character = position_at(snap.text, request.offset, encoding)
+    return {
+        "textDocument": {"uri": snap.uri, "version": snap.version},
+        "position": {"line": line, "character": character},
+    }
+
+
 def create_server(base_settings: Settings | None = None, engine: Engine | None = None):
     """Build the server with every handler registered."""
     server = CoderLanguageServer(base_settings, engine)
@@ -486,6 +516,7 @@ def create_server(base_settings: Settings | None = None, engine: Engine | None =
         doc = ls.docs.change(
             params.text_document.uri, params.text_document.version, changes, ls.encoding
         )
+        ls.engine.document_changed(params.text_document.uri)
         if ls.index is not None and doc is not None and doc.path:
             if len(doc.text) <= MAX_PARSE_CHARS:
                 ls.index.set_open_document(doc.path, doc.text)

@@ -18,7 +18,9 @@
 ;;   (coder-lsp-setup)            ; eglot + ghost text in `coder-lsp-major-modes'
 ;;
 ;; The server's `coder-lsp/status' notifications show in the mode line.  A crashed server
-;; is restarted at most `coder-lsp-max-restarts' times per session.
+;; is restarted at most `coder-lsp-max-restarts' times per session.  When the server says
+;; (`coder-lsp/completionReady') that a completion its time limit had cut short is ready,
+;; and point is still where it was asked, the package asks again and shows it.
 
 ;;; Code:
 
@@ -140,6 +142,34 @@ A function, so that `coder-lsp-command' is read when eglot starts."
   "Start coder-lsp with eglot for this buffer, if its server can be found."
   (when (and buffer-file-name (coder-lsp-server-available-p))
     (eglot-ensure)))
+
+;;;; A completion the time limit cut short, finished in the background
+
+(cl-defmethod eglot-handle-notification
+  ((server coder-lsp-server) (_method (eql coder-lsp/completionReady)) &key textDocument
+   position &allow-other-keys)
+  "Handle `coder-lsp/completionReady' from SERVER for TEXTDOCUMENT at POSITION.
+The server answered empty because a time limit cut the generation short (a busy
+machine), then finished it in the background into its cache.  When the selected
+window still shows that document version with point at POSITION, ask again: an
+automatic request, which the server answers from its cache at once."
+  (let ((buf (window-buffer (selected-window))))
+    (with-current-buffer buf
+      (when (coder-lsp--ready-here-p server textDocument position)
+        (coder-lsp--debug "a completion cut short is ready; asking again")
+        (coder-lsp-request)))))
+
+(defun coder-lsp--ready-here-p (server doc position)
+  "Non-nil when this buffer is DOC of SERVER with point at POSITION.
+DOC is a plist (:uri :version).  Nil while ghost text is already shown or
+`coder-lsp-mode' is off."
+  (and (bound-and-true-p coder-lsp-mode)
+       (not (coder-lsp-visible-p))
+       (eq (coder-lsp--server) server)
+       (let ((here (eglot--VersionedTextDocumentIdentifier)))
+         (and (equal (plist-get here :uri) (plist-get doc :uri))
+              (equal (plist-get here :version) (plist-get doc :version))))
+       (equal (eglot--pos-to-lsp-position) position)))
 
 ;;;; Crashes: restart a few times, then stop
 

@@ -154,6 +154,17 @@ class PipelineResult:
     healed line break, removed); the quality benchmark's rule ledger re-runs the rules on
     it."""
 
+    @property
+    def cut_short(self) -> bool:
+        """True when a time limit ended the generation before it held anything to show.
+
+        Such an empty answer says how busy the machine was, not what the model would
+        write: it is not cached, and the engine may finish the work in the background
+        (see :meth:`lsp_server.engine.Engine.complete`).
+        """
+        gen = self.generation
+        return self.completion is None and gen is not None and gen.stop_reason is StopReason.TIMEOUT
+
 
 def _indent_width(line: str) -> int:
     return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
@@ -664,8 +675,11 @@ def complete(
         completion = postprocess(output, ctx, trace)
         reason = "" if completion else "nothing usable after post-processing"
     timings["postprocess_ms"] = (time.perf_counter() - t0) * 1000
-    if cache is not None and settings.temperature == 0:
-        # Sampled (temperature > 0) results are not reproducible: not worth repeating.
+    cut_short = completion is None and gen.stop_reason is StopReason.TIMEOUT
+    if cache is not None and settings.temperature == 0 and not cut_short:
+        # Sampled (temperature > 0) results are not reproducible: not worth repeating. An
+        # empty answer a time limit cut short is not the model's answer either: cached, it
+        # would hide the one a later run at the same spot finds.
         cache.put(key, completion)
     return PipelineResult(
         completion, shape, reason, gen, gen.text, timings, prompt=prompt, context=ctx, output=output

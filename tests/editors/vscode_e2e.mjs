@@ -9,7 +9,9 @@
 // Scenarios: complete (type, ghost text, Tab, save), missing (no server binary),
 //            crash (server dies at start), loading (slow model load, then ready),
 //            midword (type a word's start at human speed, pause, ghost text; accept a word,
-//            then the rest; then at a line start), starting (type before the server runs).
+//            then the rest; then at a line start), starting (type before the server runs),
+//            reask (the first answer is cut short by the server's time limit; the ghost
+//            text comes without another key).
 
 import { createRequire } from "node:module";
 import * as fs from "node:fs";
@@ -273,6 +275,33 @@ async function scenarioMidword(page) {
   result.status = await statusText(page);
 }
 
+/**
+ * A busy machine: the server's time limit cuts the first generation short (the test sets
+ * maxPredictMs to 0), so its answer is empty; the server finishes it in the background and
+ * sends coder-lsp/completionReady. Type a function header and Enter, then press nothing:
+ * the ghost text must still appear; Tab accepts it and the file is saved.
+ */
+async function scenarioReask(page) {
+  await openFile(page, cfg.file);
+  result.statusBeforeTyping = await waitStatus(page, /coder-lsp: ready/);
+  await focusEditorEnd(page);
+  await page.keyboard.type(cfg.type, { delay: 40 });
+  await page.keyboard.press("Enter");
+  const typed = Date.now();
+  log("typed; waiting for ghost text (no more keys)");
+  const ghost = await waitGhost(page, cfg.ghostTimeoutMs);
+  result.ghostMs = Date.now() - typed;
+  result.ghost = ghost ?? "";
+  log(`ghost text after ${result.ghostMs} ms: ${JSON.stringify(result.ghost)}`);
+  await shot(page, "reask");
+  if (!ghost) throw new Error("no ghost text appeared without a key");
+  const before = fs.readFileSync(cfg.diskFile, "utf8");
+  await page.keyboard.press("Tab");
+  await new Promise((r) => setTimeout(r, 300));
+  result.disk = await saveAndRead(page, before);
+  result.status = await statusText(page);
+}
+
 /** Type while the server is still starting; the ghost text must come once it runs. */
 async function scenarioStarting(page) {
   await openFile(page, cfg.file);
@@ -335,6 +364,7 @@ const SCENARIOS = {
   loading: scenarioLoading,
   midword: scenarioMidword,
   starting: scenarioStarting,
+  reask: scenarioReask,
 };
 
 async function main() {

@@ -4,7 +4,8 @@
 ---
 --- Inputs (environment): E2E_SCENARIO (basic | missing | crash | stale | huge), E2E_FILE (the
 --- file to edit), E2E_RESULT (where to write the JSON observations), E2E_CMD (JSON list: the
---- server command), E2E_MODEL (model path or name), E2E_PLUGIN (editors/nvim), E2E_TIMEOUT_MS.
+--- server command), E2E_MODEL (model path or name), E2E_PLUGIN (editors/nvim), E2E_TIMEOUT_MS,
+--- E2E_SETTINGS (optional JSON object: more server settings).
 --- Every wait polls with a deadline; the script never relies on a fixed sleep. Keys are fed
 --- through Neovim's typeahead ("as typed"), so mappings and autocommands run as for a user.
 --- It writes what it saw and exits 0; the Python side asserts. An internal failure exits 1
@@ -408,6 +409,26 @@ function scenarios.huge()
   leave_insert()
 end
 
+--- A busy machine: the server's time limit cuts every generation short (the test sets
+--- maxPredictMs = 0), so the first answer is empty. The server finishes it in the
+--- background and sends coder-lsp/completionReady; the plugin asks again, and the ghost
+--- text appears with no key pressed after entering Insert mode.
+function scenarios.reask()
+  require('coder_lsp.ghost').debounce_ms = plugin.defaults.debounce_ms -- the user's default
+  vim.cmd.edit(env.E2E_FILE)
+  wait('ready', client_ready)
+  local text, _, _, _, ms = ghost_at_end_of(2)
+  step('ghost', text)
+  step('ghost_ms', ms)
+  step('requests', server_requests())
+  feed('<Tab>')
+  wait('accepted text', function()
+    return line(2) ~= '    ' and line(2)
+  end)
+  step('accepted_line', line(2))
+  leave_insert()
+end
+
 local function main()
   plugin = require('coder_lsp')
   result.nvim = tostring(vim.version())
@@ -415,7 +436,7 @@ local function main()
   local opts = {
     cmd = vim.json.decode(env.E2E_CMD),
     model = env.E2E_MODEL,
-    settings = { logLevel = 'debug' },
+    settings = vim.tbl_extend('force', { logLevel = 'debug' }, vim.json.decode(env.E2E_SETTINGS or '{}')),
     debounce_ms = 50,
     max_restarts = tonumber(env.E2E_MAX_RESTARTS or '3'),
   }

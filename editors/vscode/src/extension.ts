@@ -19,6 +19,7 @@ import {
   type ErrorHandlerResult,
   ExecuteCommandRequest,
   type FeatureState,
+  InlineCompletionRequest,
   LanguageClient,
   type LanguageClientOptions,
   type ServerOptions,
@@ -41,7 +42,7 @@ import {
   type SettingSpec,
   toServerSettings,
 } from "./config";
-import { hasItems, LateAnswers, raceCancellation, type Spot } from "./late";
+import { hasItems, LateAnswers, raceCancellation, READY_NOTIFICATION, readySpot, type Spot } from "./late";
 import { CrashPolicy } from "./restart";
 import { initialStatus, reduce, render, type StatusEvent, type StatusState } from "./status";
 
@@ -301,6 +302,11 @@ class Controller implements vscode.Disposable {
       }
       this.emit({ kind: "serverStatus", state: params.state, model: params.model, detail: params.detail });
     });
+    client.onNotification(READY_NOTIFICATION, (params: unknown) => {
+      if (generation === this.generation) {
+        void this.completionReady(client, params);
+      }
+    });
     client.onDidChangeState((e) => {
       if (e.newState === State.Running) {
         if (generation === this.generation) {
@@ -400,31 +406,70 @@ class Controller implements vscode.Disposable {
     }
   }
 
+  /** Whether the active editor still shows `spot`: that document version, the cursor there. */
+  private stillAt(document: vscode.TextDocument, spot: Spot): boolean {
+    const editor = vscode.window.activeTextEditor;
+    const cursor = editor?.selection;
+    return (
+      editor?.document === document &&
+      document.uri.toString() === spot.uri &&
+      document.version === spot.version &&
+      cursor !== undefined &&
+      cursor.isEmpty &&
+      cursor.active.line === spot.line &&
+      cursor.active.character === spot.character &&
+      completionWanted(this.settings, document.languageId)
+    );
+  }
+
   /** An answer VS Code stopped waiting for: keep it and ask VS Code to show it. */
   private lateAnswer(
     document: vscode.TextDocument,
     spot: Spot,
     value: vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined,
+    why = "a completion arrived after VS Code stopped waiting; showing it",
   ): void {
-    if (value === null || value === undefined || !hasItems(value)) {
-      return;
-    }
-    const editor = vscode.window.activeTextEditor;
-    const cursor = editor?.selection;
-    if (
-      editor?.document !== document ||
-      document.version !== spot.version ||
-      cursor === undefined ||
-      !cursor.isEmpty ||
-      cursor.active.line !== spot.line ||
-      cursor.active.character !== spot.character ||
-      !completionWanted(this.settings, document.languageId)
-    ) {
-      return; // the user moved on
+    if (value === null || value === undefined || !hasItems(value) || !this.stillAt(document, spot)) {
+      return; // nothing to show, or the user moved on
     }
     this.late.keep(spot, value);
-    this.log("a completion arrived after VS Code stopped waiting; showing it");
+    this.log(why);
     void vscode.commands.executeCommand(TRIGGER_INLINE);
+  }
+
+  /**
+   * `coder-lsp/completionReady`: the server gave an empty answer because a time limit cut
+   * the generation short (a busy machine), then finished it in the background into its
+   * cache. When the editor is still at that document version and cursor, ask again — an
+   * automatic request, which the server answers from its cache at once; VS Code's own
+   * re-trigger would be an explicit request, which skips the cache — and show the answer
+   * the way a late one is shown. Otherwise the user moved on: nothing to do.
+   */
+  private async completionReady(client: LanguageClient, params: unknown): Promise<void> {
+    const spot = readySpot(params);
+    const document = vscode.window.activeTextEditor?.document;
+    if (spot === undefined || document === undefined || !this.stillAt(document, spot)) {
+      return;
+    }
+    const position = new vscode.Position(spot.line, spot.character);
+    const context = {
+      triggerKind: vscode.InlineCompletionTriggerKind.Automatic,
+      selectedCompletionInfo: undefined,
+    } as vscode.InlineCompletionContext;
+    let value: vscode.InlineCompletionItem[] | vscode.InlineCompletionList | undefined;
+    try {
+      const answer = await this.tracked(() =>
+        client.sendRequest(
+          InlineCompletionRequest.type,
+          client.code2ProtocolConverter.asInlineCompletionParams(document, position, context),
+        ),
+      );
+      value = await client.protocol2CodeConverter.asInlineCompletionResult(answer ?? null);
+    } catch (err) {
+      this.log(`asking again after completionReady failed: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    this.lateAnswer(document, spot, value, "a completion the time limit cut short is ready; showing it");
   }
 
   /**

@@ -93,3 +93,30 @@ export async function raceCancellation<T>(request: Promise<T>, cancelled: Promis
   }
   return { settled: true, value: first as T };
 }
+
+/**
+ * The server's `coder-lsp/completionReady` notification: a completion that a time limit
+ * had cut short (the editor got an empty answer on a busy machine) has been finished in
+ * the background and is in the server's cache.
+ */
+export const READY_NOTIFICATION = "coder-lsp/completionReady";
+
+/**
+ * The spot a `coder-lsp/completionReady` notification names
+ * (`{textDocument: {uri, version}, position: {line, character}}`), or undefined when the
+ * params are not of that shape.
+ */
+export function readySpot(params: unknown): Spot | undefined {
+  const p = params as {
+    textDocument?: { uri?: unknown; version?: unknown };
+    position?: { line?: unknown; character?: unknown };
+  } | null;
+  const uri = p?.textDocument?.uri;
+  const version = p?.textDocument?.version;
+  const line = p?.position?.line;
+  const character = p?.position?.character;
+  if (typeof uri !== "string" || typeof version !== "number" || typeof line !== "number" || typeof character !== "number") {
+    return undefined;
+  }
+  return { uri, version, line, character };
+}

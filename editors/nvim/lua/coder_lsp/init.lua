@@ -10,6 +10,8 @@ local M = {}
 
 local NAME = 'coder_lsp'
 local STATUS_METHOD = 'coder-lsp/status'
+--- The server finished in the background a completion a time limit had left empty.
+local READY_METHOD = 'coder-lsp/completionReady'
 
 --- @class coder_lsp.Config
 --- @field cmd string[] Command that starts the server over stdio.
@@ -156,6 +158,73 @@ local function on_status(_, params)
   return vim.NIL
 end
 
+--- Send an inline completion request for the cursor in `bufnr` now, through whichever
+--- renderer is in use. `kind`: 1 = invoked (the server skips its cache), 2 = automatic.
+--- @param bufnr integer
+--- @param kind integer
+--- @return boolean asked
+local function request_now(bufnr, kind)
+  if M.uses_native() then
+    -- vim.lsp.inline_completion (0.12) has no public "ask now"; its per-buffer completor
+    -- does, behind a private module. Guarded, so a later Neovim that moves it gets a
+    -- message instead of an error.
+    local ok, capability = pcall(require, 'vim.lsp._capability')
+    local class = ok and type(capability.all) == 'table' and capability.all.inline_completion or nil
+    local completor = class and class.active and class.active[bufnr]
+    if completor and type(completor.request) == 'function' then
+      completor:request(kind)
+      return true
+    end
+    M.notify_once('this Neovim cannot ask for an inline completion explicitly', vim.log.levels.WARN)
+    return false
+  end
+  require('coder_lsp.ghost').request(bufnr, kind)
+  return true
+end
+
+--- Whether a `coder-lsp/completionReady` notification is for where the user still is: the
+--- current buffer at that version, in Insert mode, the cursor at that position.
+--- @param params table {textDocument = {uri, version}, position = {line, character}}
+--- @param encoding string the client's offset encoding
+--- @return integer? bufnr
+function M.ready_here(params, encoding)
+  local doc, pos = params.textDocument, params.position
+  if type(doc) ~= 'table' or type(pos) ~= 'table' then
+    return nil
+  end
+  local bufnr = vim.api.nvim_get_current_buf()
+  if vim.uri_from_bufnr(bufnr) ~= doc.uri or vim.lsp.util.buf_versions[bufnr] ~= doc.version then
+    return nil
+  end
+  if vim.api.nvim_get_mode().mode:sub(1, 1) ~= 'i' then
+    return nil
+  end
+  local cursor = vim.api.nvim_win_get_cursor(0)
+  local row = cursor[1] - 1
+  local text = vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
+  local character = require('coder_lsp.ghost').char_index(text, cursor[2], encoding)
+  if pos.line ~= row or pos.character ~= character then
+    return nil
+  end
+  return bufnr
+end
+
+--- `coder-lsp/completionReady`: a completion the server's time limit had cut short (the
+--- answer was empty) is now in its cache. Ask again — automatically, so the server answers
+--- from its cache at once — when the user is still at that version and cursor.
+local function on_ready(_, params, ctx)
+  if type(params) == 'table' and M.config.enabled then
+    vim.schedule(function()
+      local client = vim.lsp.get_client_by_id(ctx.client_id)
+      local bufnr = M.ready_here(params, client and client.offset_encoding or 'utf-16')
+      if bufnr then
+        request_now(bufnr, 2)
+      end
+    end)
+  end
+  return vim.NIL
+end
+
 local function on_attach(client, bufnr)
   attached[bufnr] = true
   if M.uses_native() then
@@ -209,7 +278,7 @@ function M.client_config()
     filetypes = M.config.filetypes,
     init_options = M.init_options(),
     settings = { coderLsp = M.init_options() },
-    handlers = { [STATUS_METHOD] = on_status },
+    handlers = { [STATUS_METHOD] = on_status, [READY_METHOD] = on_ready },
     on_attach = on_attach,
     on_exit = on_exit,
   }
@@ -392,22 +461,7 @@ function M.suggest(bufnr)
   if not M.config.enabled then
     return false
   end
-  if M.uses_native() then
-    -- vim.lsp.inline_completion (0.12) has no public "ask now"; its per-buffer completor
-    -- does, behind a private module. Guarded, so a later Neovim that moves it gets a
-    -- message instead of an error.
-    local ok, capability = pcall(require, 'vim.lsp._capability')
-    local class = ok and type(capability.all) == 'table' and capability.all.inline_completion or nil
-    local completor = class and class.active and class.active[bufnr]
-    if completor and type(completor.request) == 'function' then
-      completor:request(1)
-      return true
-    end
-    M.notify_once('this Neovim cannot ask for an inline completion explicitly', vim.log.levels.WARN)
-    return false
-  end
-  require('coder_lsp.ghost').request(bufnr, 1)
-  return true
+  return request_now(bufnr, 1)
 end
 
 --- Turn completions on or off (the server keeps running).

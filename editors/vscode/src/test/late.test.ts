@@ -2,7 +2,7 @@
 
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { hasItems, LateAnswers, raceCancellation, sameSpot, type Spot } from "../late";
+import { hasItems, LateAnswers, raceCancellation, readySpot, sameSpot, type Spot } from "../late";
 
 const spot: Spot = { uri: "file:///w/a.py", version: 3, line: 4, character: 7 };
 
@@ -61,4 +61,12 @@ test("when the cancellation comes first, the request goes on and its answer come
     resolve("late answer");
     assert.equal(await raced.later, "late answer");
   }
+});
+
+test("readySpot reads the completionReady params and refuses other shapes", () => {
+  const params = { textDocument: { uri: spot.uri, version: 3 }, position: { line: 4, character: 7 } };
+  assert.deepEqual(readySpot(params), spot);
+  assert.equal(readySpot(null), undefined);
+  assert.equal(readySpot({ textDocument: { uri: spot.uri }, position: { line: 4, character: 7 } }), undefined);
+  assert.equal(readySpot({ textDocument: { uri: spot.uri, version: 3 }, position: { line: "4", character: 7 } }), undefined);
 });
