@@ -21,57 +21,23 @@ from typing import Any
 import pytest
 
 from lsp_server.settings_schema import settings_schema
-from tests.editors.conftest import (
-    EDITOR_BIN,
-    ROOT,
-    Workspace,
-    huge_source,
-    real_model_path,
-    require,
-    run_driver,
-    server_command,
-)
+from tests.editors.conftest import ROOT, Workspace, huge_source, real_model_path, server_command
+from tests.editors.drivers import EMACS_FLAGS, EMACS_VERSIONS, Editor
+from tests.editors.drivers import drive as drive_editor
 from tests.tinymodel import DEFAULT_COMPLETION
 
-DRIVER = ROOT / "editors" / "emacs" / "test" / "e2e.el"
-VERSIONS = ["28", "30"]
-FLAGS = {"28": ["--no-init-file"], "30": ["-Q"]}
+VERSIONS = EMACS_VERSIONS
+FLAGS = EMACS_FLAGS
 
 
 def emacs(version: str) -> Path:
     """The installed Emacs of ``version`` (fail in CI / skip locally when missing)."""
-    return require(EDITOR_BIN / f"emacs-{version}", f"Emacs {version}", "scripts/install-emacs.sh")
+    return Editor("emacs", version).exe()
 
 
-def drive(
-    version: str,
-    scenario: str,
-    ws: Workspace,
-    *,
-    cmd: list[str] | None = None,
-    model: str | None = None,
-    source: Path | None = None,
-    timeout_s: float = 60,
-    **extra: str,
-) -> dict[str, Any]:
-    """Run one driver scenario in Emacs ``version`` and return its observations."""
-    exe = emacs(version)
-    (ws.root / "home").mkdir(exist_ok=True)
-    return run_driver(
-        [str(exe), *FLAGS[version], "--batch", "-l", str(DRIVER)],
-        scenario,
-        ws,
-        ROOT / "editors" / "emacs",
-        {
-            "E2E_TIMEOUT_S": str(int(timeout_s * 0.8)),
-            "HOME": str(ws.root / "home"),  # no user init, no eln-cache or history in the real ~
-            **extra,
-        },
-        cmd=cmd,
-        model=model,
-        source=source,
-        timeout_s=timeout_s,
-    )
+def drive(version: str, scenario: str, ws: Workspace, **kwargs: Any) -> dict[str, Any]:
+    """Run one driver scenario in Emacs ``version`` (tests/editors/drivers.py's drive)."""
+    return drive_editor(Editor("emacs", version), scenario, ws, **kwargs)
 
 
 def ours(data: dict[str, Any]) -> list[str]:

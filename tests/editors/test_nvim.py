@@ -19,57 +19,24 @@ from typing import Any
 import pytest
 
 from lsp_server.settings_schema import settings_schema
-from tests.editors.conftest import (
-    EDITOR_BIN,
-    ROOT,
-    Workspace,
-    huge_source,
-    real_model_path,
-    require,
-    run_driver,
-    server_command,
-)
+from tests.editors.conftest import ROOT, Workspace, huge_source, real_model_path, server_command
+from tests.editors.drivers import NVIM_VERSIONS, Editor
+from tests.editors.drivers import drive as drive_editor
 from tests.tinymodel import DEFAULT_COMPLETION
 
-DRIVER = ROOT / "editors" / "nvim" / "test" / "e2e.lua"
-VERSIONS = ["0.11", "0.12"]
+VERSIONS = NVIM_VERSIONS
 WARN = 3  # vim.log.levels.WARN
 ERROR = 4
 
 
 def nvim(version: str) -> Path:
     """The installed Neovim of ``version`` (fail in CI / skip locally when missing)."""
-    return require(EDITOR_BIN / f"nvim-{version}", f"Neovim {version}", "scripts/install-nvim.sh")
+    return Editor("nvim", version).exe()
 
 
-def drive(
-    version: str,
-    scenario: str,
-    ws: Workspace,
-    *,
-    cmd: list[str] | None = None,
-    model: str | None = None,
-    source: Path | None = None,
-    timeout_s: float = 60,
-    **extra: str,
-) -> dict[str, Any]:
-    """Run one driver scenario in Neovim ``version`` and return its observations."""
-    exe = nvim(version)
-    return run_driver(
-        [str(exe), "--headless", "--clean", "-c", f"luafile {DRIVER}"],
-        scenario,
-        ws,
-        ROOT / "editors" / "nvim",
-        {
-            "E2E_TIMEOUT_MS": str(int(timeout_s * 1000 * 0.8)),
-            "XDG_STATE_HOME": str(ws.root / "state"),  # the LSP log goes here, not to ~
-            **extra,
-        },
-        cmd=cmd,
-        model=model,
-        source=source,
-        timeout_s=timeout_s,
-    )
+def drive(version: str, scenario: str, ws: Workspace, **kwargs: Any) -> dict[str, Any]:
+    """Run one driver scenario in Neovim ``version`` (tests/editors/drivers.py's drive)."""
+    return drive_editor(Editor("nvim", version), scenario, ws, **kwargs)
 
 
 def errors(data: dict[str, Any]) -> list[str]:
