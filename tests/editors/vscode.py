@@ -119,6 +119,7 @@ class CodeServer:
 def running_code_server(tools: Tools, root: Path) -> Iterator[CodeServer]:
     """Package the extension, install it into a private code-server in ``root``, and run
     that server (on a free loopback port) for the duration of the block."""
+    root.mkdir(parents=True, exist_ok=True)
     vsix = root / "coder-lsp.vsix"
     env = node_env(tools)
     vsce = EXT_DIR / "node_modules" / "@vscode" / "vsce" / "vsce"
