@@ -232,6 +232,44 @@ def test_typing_while_the_server_starts_still_shows_ghost_text(
     assert DEFAULT_COMPLETION in result["ghost"], result["log"]
 
 
+def test_alt_backslash_asks_the_model_again_past_the_cache(
+    code_server: CodeServer, tiny_model: Path, tmp_path: Path
+) -> None:
+    """Alt+\\, pressed as a key in the browser: VS Code asks again (trigger kind Invoked)
+    and the server answers from the model although its cache holds an answer for that spot
+    (which an automatic request there got just before); the ghost text shows."""
+    if not SERVER.exists():
+        pytest.fail(f"{SERVER} is missing: run scripts/setup.sh")
+    log = tmp_path / "server.log"
+    ws = _project(
+        code_server.root,
+        "explicit",
+        {
+            "coderLsp.serverPath": str(SERVER),
+            "coderLsp.serverArgs": ["--stdio", "--log-file", str(log)],
+            "coderLsp.model": str(tiny_model),
+        },
+    )
+    result = _drive(
+        code_server,
+        "explicit",
+        ws,
+        file="ops.py",
+        type="def add(a, b):",
+        ghostTimeoutMs=30_000,
+        serverLog=str(log),
+    )
+    assert DEFAULT_COMPLETION in result["ghost"], result["log"]
+    assert result["cacheBeforeKey"] == "exact", result["log"]
+    assert DEFAULT_COMPLETION in result["ghostBeforeKey"], result["log"]
+    after = result["answersAfterKey"]
+    spot = {k: result["spot"][k] for k in ("line", "character")}
+    # The key's request, at the same spot, went to the model; nothing else asked meanwhile.
+    assert [a["cache"] for a in after] == ["miss"], after
+    assert {k: after[0][k] for k in ("line", "character")} == spot, (after, spot)
+    assert DEFAULT_COMPLETION in result["ghostAfterKey"], result["log"]
+
+
 def test_slow_answer_mid_word_shows_ghost_text_and_partial_accept(code_server: CodeServer) -> None:
     """A server that needs 3 s (more than the 750 ms VS Code's default quick suggestions
     give inline providers inside a word, before cancelling them): typing ``ret`` and stopping

@@ -9,7 +9,8 @@
 // Scenarios: complete (type, ghost text, Tab, save), missing (no server binary),
 //            crash (server dies at start), loading (slow model load, then ready),
 //            midword (type a word's start at human speed, pause, ghost text; accept a word,
-//            then the rest; then at a line start), starting (type before the server runs).
+//            then the rest; then at a line start), starting (type before the server runs),
+//            explicit (Alt+\ asks the server again, past its cache; needs serverLog).
 
 import { createRequire } from "node:module";
 import * as fs from "node:fs";
@@ -273,6 +274,62 @@ async function scenarioMidword(page) {
   result.status = await statusText(page);
 }
 
+/** The server's answers so far, from its log (``--log-file``, cfg.serverLog): one
+ * {line, character, cache} per completion it logged ("complete FILE:L:C ... cache=HIT"). */
+function serverAnswers() {
+  if (!fs.existsSync(cfg.serverLog)) return [];
+  const out = [];
+  for (const m of fs.readFileSync(cfg.serverLog, "utf8").matchAll(/ complete \S+:(\d+):(\d+) .*? cache=(\w+)/g)) {
+    out.push({ line: Number(m[1]), character: Number(m[2]), cache: m[3] });
+  }
+  return out;
+}
+
+/** Poll the server's log for an answer after the first `from` with `cache` (any when
+ * undefined); returns it or null. */
+async function answerAfter(from, cache, timeout) {
+  return poll(async () => serverAnswers().slice(from).find((a) => cache === undefined || a.cache === cache) ?? null, timeout, 100);
+}
+
+/**
+ * Alt+\ pressed as a key (the extension binds it to "Trigger Inline Suggestion"): VS Code
+ * asks again at once, and the server answers from the model, not from its completion
+ * cache, although the cache holds an answer for that very spot (an automatic request after
+ * an edit that leaves the text as it was is answered from it first).
+ */
+async function scenarioExplicit(page) {
+  await openFile(page, cfg.file);
+  result.statusBeforeTyping = await waitStatus(page, /coder-lsp: ready/);
+  await focusEditorEnd(page);
+  await page.keyboard.type(cfg.type, { delay: 40 });
+  await page.keyboard.press("Enter");
+  result.ghost = (await waitGhost(page, cfg.ghostTimeoutMs)) ?? "";
+  log(`ghost text: ${JSON.stringify(result.ghost)}`);
+  if (!result.ghost) throw new Error("no ghost text appeared");
+  const spot = serverAnswers().at(-1);
+  result.spot = spot;
+  // The same spot again through an edit: VS Code's automatic request, the cache's answer.
+  await page.keyboard.press("Escape");
+  let from = serverAnswers().length;
+  await page.keyboard.type("x");
+  await page.keyboard.press("Backspace");
+  const cached = await answerAfter(from, "exact", 15000);
+  result.cacheBeforeKey = cached ? cached.cache : serverAnswers().slice(from).map((a) => a.cache).join(",");
+  result.ghostBeforeKey = (await waitGhost(page, 15000)) ?? "";
+  // Dismiss, then the key.
+  await page.keyboard.press("Escape");
+  await poll(async () => ((await ghostText(page)).trim() ? null : true), 5000, 50);
+  from = serverAnswers().length;
+  await page.keyboard.press("Alt+Backslash");
+  log("pressed Alt+\\");
+  const fresh = await answerAfter(from, undefined, cfg.ghostTimeoutMs);
+  result.answersAfterKey = serverAnswers().slice(from);
+  result.ghostAfterKey = (await waitGhost(page, cfg.ghostTimeoutMs)) ?? "";
+  log(`after the key: answers ${JSON.stringify(result.answersAfterKey)}, ghost ${JSON.stringify(result.ghostAfterKey)}`);
+  await shot(page, "explicit");
+  if (!fresh) throw new Error("Alt+\\ sent no request the server answered");
+}
+
 /** Type while the server is still starting; the ghost text must come once it runs. */
 async function scenarioStarting(page) {
   await openFile(page, cfg.file);
@@ -335,6 +392,7 @@ const SCENARIOS = {
   loading: scenarioLoading,
   midword: scenarioMidword,
   starting: scenarioStarting,
+  explicit: scenarioExplicit,
 };
 
 async function main() {
