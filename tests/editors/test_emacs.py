@@ -151,12 +151,12 @@ def test_partial_accept_and_explicit_request(version: str, workspace: Workspace)
     assert ours(data) == []
 
 
-def test_real_model_ghost_text_mid_word(workspace: Workspace) -> None:
-    """Qwen2.5-Coder-0.5B (Emacs 30): ``ret`` typed at 150 ms a key in a function body, then
-    a pause, shows ghost text; M-<right> accepts a word of it, TAB the rest; then at a line
-    start."""
+@pytest.mark.parametrize("version", VERSIONS)
+def test_real_model_ghost_text_mid_word(version: str, workspace: Workspace) -> None:
+    """Qwen2.5-Coder-0.5B: ``ret`` typed at 150 ms a key in a function body, then a pause,
+    shows ghost text; M-<right> accepts a word of it, TAB the rest; then at a line start."""
     model = real_model_path()
-    data = drive("30", "midword_real", workspace, model=str(model), timeout_s=240)
+    data = drive(version, "midword_real", workspace, model=str(model), timeout_s=240)
     typed = "    ret"
     assert data["typed_line"] == typed
     ghost = data["ghost"]
@@ -166,7 +166,7 @@ def test_real_model_ghost_text_mid_word(workspace: Workspace) -> None:
     assert data["after_rest"] == typed + first, (data["after_rest"], ghost)
     assert data["ghost2"].strip()
     print(
-        f"emacs 30: time to ghost text mid-word {data['midword_ms']:.0f} ms, "
+        f"emacs {version}: time to ghost text mid-word {data['midword_ms']:.0f} ms, "
         f"line start {data['linestart_ms']:.0f} ms; ghost {ghost!r}, then {data['ghost2']!r}",
         file=sys.stderr,
     )
