@@ -201,11 +201,15 @@ class Editor:
         return [str(self.exe()), *EMACS_FLAGS[self.version], "--batch", "-l", str(self.driver())]
 
     def env(self, ws: Workspace, timeout_s: float) -> dict[str, str]:
-        """The driver's own deadline (80 % of ours, so it reports before it is killed) and a
-        private state folder, so nothing is written to the real home."""
+        """The driver's own time limit (below ours, so it reports before it is killed) and
+        a private state folder, so nothing is written to the real home.
+
+        Neovim's driver takes it as the whole scenario's deadline (each wait may use what
+        the steps before it left); Emacs's as each wait's limit.
+        """
         if self.kind == "nvim":
             return {
-                "E2E_TIMEOUT_MS": str(int(timeout_s * 1000 * 0.8)),
+                "E2E_TIMEOUT_MS": str(int(timeout_s * 1000 * 0.9)),
                 "XDG_STATE_HOME": str(ws.root / "state"),  # the LSP log goes here, not to ~
             }
         (ws.root / "home").mkdir(exist_ok=True)
@@ -213,6 +217,25 @@ class Editor:
             "E2E_TIMEOUT_S": str(int(timeout_s * 0.8)),
             "HOME": str(ws.root / "home"),  # no user init, no eln-cache or history in the real ~
         }
+
+    def server_log(self, ws: Workspace, lines: int = 40) -> str:
+        """The server's last log lines as the editor recorded them (Neovim's lsp.log, which
+        the driver sets to INFO): why no ghost text came is usually in them ("empty (...)").
+        Empty for Emacs, whose eglot keeps them in a buffer only."""
+        log = ws.root / "state" / "nvim" / "lsp.log"
+        if self.kind != "nvim" or not log.exists():
+            return ""
+        text = log.read_text(errors="replace")
+        ours = [line for line in text.splitlines() if "lsp_server" in line]
+        return "\n".join(_short(line) for line in ours[-lines:])
+
+
+def _short(line: str) -> str:
+    """``[INFO][date] .../lsp/log.lua:150\t"lsp_server.x: message"``: the level, the time
+    and the message (at most 600 characters)."""
+    head = line[: line.find("]", line.find("]") + 1) + 1]
+    message = line[line.find('"lsp_') :]
+    return f"{head} {message}"[:600]
 
 
 def drive(
@@ -230,14 +253,20 @@ def drive(
 
     ``extra`` adds environment settings for the driver (``E2E_PIDFILE=...``).
     """
-    return run_driver(
-        editor.argv(),
-        scenario,
-        ws,
-        editor.plugin(),
-        {**editor.env(ws, timeout_s), **extra},
-        cmd=cmd,
-        model=model,
-        source=source,
-        timeout_s=timeout_s,
-    )
+    try:
+        return run_driver(
+            editor.argv(),
+            scenario,
+            ws,
+            editor.plugin(),
+            {**editor.env(ws, timeout_s), **extra},
+            cmd=cmd,
+            model=model,
+            source=source,
+            timeout_s=timeout_s,
+        )
+    except DriverError as err:
+        log = editor.server_log(ws)
+        if not log:
+            raise
+        raise DriverError(f"{err}\nthe server's log, last lines:\n{log}") from None

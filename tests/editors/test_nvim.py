@@ -25,6 +25,10 @@ from tests.editors.drivers import drive as drive_editor
 from tests.tinymodel import DEFAULT_COMPLETION
 
 VERSIONS = NVIM_VERSIONS
+REAL_TIMEOUT_S = 360
+"""A real-model scenario's whole time limit. On a quiet machine one takes 5-10 s and beside
+16 busy loops about 50 s; the driver spends it where it is needed (a slow model load, a slow
+first answer) and names the step that ran out of it, with the server's log."""
 WARN = 3  # vim.log.levels.WARN
 ERROR = 4
 
@@ -123,7 +127,7 @@ def test_huge_file(version: str, workspace: Workspace) -> None:
 def test_real_model_sensible_completion(version: str, workspace: Workspace) -> None:
     """Qwen2.5-Coder-0.5B through the plugin: the body of ``add`` returns the sum."""
     model = real_model_path()
-    data = drive(version, "basic_real", workspace, model=str(model), timeout_s=180)
+    data = drive(version, "basic_real", workspace, model=str(model), timeout_s=REAL_TIMEOUT_S)
     ghost = data["ghost"]
     assert "return" in ghost and "a" in ghost and "b" in ghost and "+" in ghost, ghost
     assert data["accepted_line"].strip().startswith("return"), data["accepted_line"]
@@ -149,7 +153,7 @@ def test_real_model_ghost_text_mid_word(version: str, workspace: Workspace) -> N
     """Qwen2.5-Coder-0.5B: ``ret`` typed at 150 ms a key in a function body, then a pause,
     shows ghost text; <M-Right> accepts a word of it, <Tab> the rest; then at a line start."""
     model = real_model_path()
-    data = drive(version, "midword_real", workspace, model=str(model), timeout_s=240)
+    data = drive(version, "midword_real", workspace, model=str(model), timeout_s=REAL_TIMEOUT_S)
     typed = "    ret"
     assert data["typed_line"] == typed
     ghost = data["ghost"]

@@ -4,15 +4,21 @@
 ---
 --- Inputs (environment): E2E_SCENARIO (basic | missing | crash | stale | huge), E2E_FILE (the
 --- file to edit), E2E_RESULT (where to write the JSON observations), E2E_CMD (JSON list: the
---- server command), E2E_MODEL (model path or name), E2E_PLUGIN (editors/nvim), E2E_TIMEOUT_MS.
+--- server command), E2E_MODEL (model path or name), E2E_PLUGIN (editors/nvim), E2E_TIMEOUT_MS
+--- (the whole scenario's time limit).
 --- Every wait polls with a deadline; the script never relies on a fixed sleep. Keys are fed
 --- through Neovim's typeahead ("as typed"), so mappings and autocommands run as for a user.
 --- It writes what it saw and exits 0; the Python side asserts. An internal failure exits 1
 --- with the error in the result file.
 local uv = vim.uv or vim.loop
 local env = vim.env
-local result = { scenario = env.E2E_SCENARIO, steps = {}, messages = {}, statuses = {} }
+local result = { scenario = env.E2E_SCENARIO, steps = {}, messages = {}, statuses = {}, waits = {} }
 local timeout = tonumber(env.E2E_TIMEOUT_MS or '60000')
+local started = uv.now()
+--- Every wait ends by this deadline, the whole scenario's budget: a slow step (a model
+--- load on a busy machine) may use what the others left, and when time runs out the driver
+--- names the step itself instead of being killed from outside with nothing said.
+local deadline_all = started + timeout
 
 vim.opt.rtp:prepend(env.E2E_PLUGIN)
 vim.o.swapfile = false
@@ -55,16 +61,28 @@ local function sleep_tick(ms)
   coroutine.yield()
 end
 
---- Poll `cond` every 20 ms until it returns a truthy value or `ms` pass.
+--- Poll `cond` every 20 ms until it returns a truthy value or `ms` pass (at most until the
+--- scenario's deadline). Each wait's time is recorded, and the observations so far are
+--- written after it, so even a driver killed from outside shows how far it got.
 local function wait(what, cond, ms)
-  local deadline = uv.now() + (ms or timeout)
+  local t0 = uv.now()
+  local deadline = math.min(t0 + (ms or timeout), deadline_all)
   while true do
     local value = cond()
     if value then
+      table.insert(result.waits, { what = what, ms = uv.now() - t0 })
+      write_result()
       return value
     end
     if uv.now() > deadline then
-      error('timed out waiting for ' .. what, 0)
+      error(
+        ('timed out waiting for %s after %d ms (%d ms into the scenario)'):format(
+          what,
+          uv.now() - t0,
+          uv.now() - started
+        ),
+        0
+      )
     end
     sleep_tick(20)
   end
@@ -409,6 +427,9 @@ function scenarios.huge()
 end
 
 local function main()
+  -- The server's own log lines (window/logMessage) go to lsp.log under XDG_STATE_HOME, which
+  -- the test shows when a scenario fails: why no ghost text came is in them.
+  vim.lsp.log.set_level('info')
   plugin = require('coder_lsp')
   result.nvim = tostring(vim.version())
   result.native = false
