@@ -201,11 +201,9 @@ class Editor:
         return [str(self.exe()), *EMACS_FLAGS[self.version], "--batch", "-l", str(self.driver())]
 
     def env(self, ws: Workspace, timeout_s: float) -> dict[str, str]:
-        """The driver's own time limit (below ours, so it reports before it is killed) and
-        a private state folder, so nothing is written to the real home.
-
-        Neovim's driver takes it as the whole scenario's deadline (each wait may use what
-        the steps before it left); Emacs's as each wait's limit.
+        """The driver's own time limit for the whole scenario (below ours, so it reports
+        the step that ran out of time before it is killed; each wait may use what the steps
+        before it left) and a private state folder, so nothing is written to the real home.
         """
         if self.kind == "nvim":
             return {
@@ -214,7 +212,7 @@ class Editor:
             }
         (ws.root / "home").mkdir(exist_ok=True)
         return {
-            "E2E_TIMEOUT_S": str(int(timeout_s * 0.8)),
+            "E2E_TIMEOUT_S": str(int(timeout_s * 0.9)),
             "HOME": str(ws.root / "home"),  # no user init, no eln-cache or history in the real ~
         }
 

@@ -27,6 +27,7 @@ from tests.editors.drivers import drive as drive_editor
 from tests.tinymodel import DEFAULT_COMPLETION
 
 VERSIONS = EMACS_VERSIONS
+DRIVER = Editor("emacs", VERSIONS[-1]).driver()
 FLAGS = EMACS_FLAGS
 
 

@@ -25,6 +25,7 @@ from tests.editors.drivers import drive as drive_editor
 from tests.tinymodel import DEFAULT_COMPLETION
 
 VERSIONS = NVIM_VERSIONS
+DRIVER = Editor("nvim", VERSIONS[-1]).driver()
 REAL_TIMEOUT_S = 360
 """A real-model scenario's whole time limit. On a quiet machine one takes 5-10 s and beside
 16 busy loops about 50 s; the driver spends it where it is needed (a slow model load, a slow
