@@ -5,12 +5,12 @@
 //
 // Usage: node vscode_e2e.mjs '<json config>'
 //   config: {playwrightDir, chromium, url, folder, scenario, name?, artifacts, timeoutMs,
-//            file?, type?, expectGhost?, diskFile?, releaseFile?}
+//            file?, type?, expectGhost?, diskFile?, releaseFile?, serverLog?}; scenario
+//            explicit (Alt+\ asks the server again, past its cache) reads serverLog.
 // Scenarios: complete (type, ghost text, Tab, save), missing (no server binary),
 //            crash (server dies at start), loading (slow model load, then ready),
 //            midword (type a word's start at human speed, pause, ghost text; accept a word,
-//            then the rest; then at a line start), starting (type before the server runs),
-//            explicit (Alt+\ asks the server again, past its cache; needs serverLog).
+//            then the rest; then at a line start), starting (type before the server runs).
 
 import { createRequire } from "node:module";
 import * as fs from "node:fs";
@@ -274,6 +274,22 @@ async function scenarioMidword(page) {
   result.status = await statusText(page);
 }
 
+/** Type while the server is still starting; the ghost text must come once it runs. */
+async function scenarioStarting(page) {
+  await openFile(page, cfg.file);
+  result.statusWhileTyping = await waitStatus(page, /coder-lsp: starting/);
+  await focusEditorEnd(page);
+  await page.keyboard.type(cfg.type, { delay: 40 });
+  await page.keyboard.press("Enter");
+  result.statusAfterTyping = await statusText(page);
+  log(`typed while ${JSON.stringify(result.statusAfterTyping)}; waiting (no more keys)`);
+  const ghost = await waitGhost(page, cfg.ghostTimeoutMs);
+  result.ghost = ghost ?? "";
+  result.status = await statusText(page);
+  await shot(page, "starting");
+  if (!ghost) throw new Error("no ghost text after the server started");
+}
+
 /** The server's answers so far, from its log (``--log-file``, cfg.serverLog): one
  * {line, character, cache} per completion it logged ("complete FILE:L:C ... cache=HIT"). */
 function serverAnswers() {
@@ -330,22 +346,6 @@ async function scenarioExplicit(page) {
   if (!fresh) throw new Error("Alt+\\ sent no request the server answered");
 }
 
-/** Type while the server is still starting; the ghost text must come once it runs. */
-async function scenarioStarting(page) {
-  await openFile(page, cfg.file);
-  result.statusWhileTyping = await waitStatus(page, /coder-lsp: starting/);
-  await focusEditorEnd(page);
-  await page.keyboard.type(cfg.type, { delay: 40 });
-  await page.keyboard.press("Enter");
-  result.statusAfterTyping = await statusText(page);
-  log(`typed while ${JSON.stringify(result.statusAfterTyping)}; waiting (no more keys)`);
-  const ghost = await waitGhost(page, cfg.ghostTimeoutMs);
-  result.ghost = ghost ?? "";
-  result.status = await statusText(page);
-  await shot(page, "starting");
-  if (!ghost) throw new Error("no ghost text after the server started");
-}
-
 async function scenarioMissing(page) {
   result.status = await waitStatus(page, /coder-lsp: not installed/);
   const toast = await poll(async () => (await toasts(page)).find((t) => /not found/.test(t)) ?? null);
@@ -386,13 +386,13 @@ async function scenarioLoading(page) {
 }
 
 const SCENARIOS = {
+  explicit: scenarioExplicit,
   complete: scenarioComplete,
   missing: scenarioMissing,
   crash: scenarioCrash,
   loading: scenarioLoading,
   midword: scenarioMidword,
   starting: scenarioStarting,
-  explicit: scenarioExplicit,
 };
 
 async function main() {

@@ -6,9 +6,8 @@
 ;; Inputs (environment): E2E_SCENARIO (basic | missing | crash | stale | huge | basic_real |
 ;; partial | midword_real),
 ;; E2E_FILE, E2E_RESULT (JSON observations), E2E_CMD (JSON list), E2E_MODEL, E2E_PLUGIN,
-;; E2E_TIMEOUT_S (the whole scenario's limit), E2E_PIDFILE, E2E_MAX_RESTARTS.  Keys go
-;; through `execute-kbd-macro', so keymaps and `post-command-hook' run as for a user; every
-;; wait polls with a deadline.
+;; E2E_TIMEOUT_S, E2E_PIDFILE, E2E_MAX_RESTARTS.  Keys go through `execute-kbd-macro', so
+;; keymaps and `post-command-hook' run as for a user; every wait polls with a deadline.
 
 ;;; Code:
 

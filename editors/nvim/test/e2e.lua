@@ -4,8 +4,7 @@
 ---
 --- Inputs (environment): E2E_SCENARIO (basic | missing | crash | stale | huge), E2E_FILE (the
 --- file to edit), E2E_RESULT (where to write the JSON observations), E2E_CMD (JSON list: the
---- server command), E2E_MODEL (model path or name), E2E_PLUGIN (editors/nvim), E2E_TIMEOUT_MS
---- (the whole scenario's time limit).
+--- server command), E2E_MODEL (model path or name), E2E_PLUGIN (editors/nvim), E2E_TIMEOUT_MS.
 --- Every wait polls with a deadline; the script never relies on a fixed sleep. Keys are fed
 --- through Neovim's typeahead ("as typed"), so mappings and autocommands run as for a user.
 --- It writes what it saw and exits 0; the Python side asserts. An internal failure exits 1
@@ -23,6 +22,9 @@ local deadline_all = started + timeout
 vim.opt.rtp:prepend(env.E2E_PLUGIN)
 vim.o.swapfile = false
 vim.o.shadafile = 'NONE'
+-- The server's own log lines (window/logMessage) go to lsp.log under XDG_STATE_HOME, which
+-- the test shows when a scenario fails: why no ghost text came is in them.
+vim.lsp.log.set_level('info')
 
 local function write_result()
   local f = assert(io.open(env.E2E_RESULT, 'w'))
@@ -427,9 +429,6 @@ function scenarios.huge()
 end
 
 local function main()
-  -- The server's own log lines (window/logMessage) go to lsp.log under XDG_STATE_HOME, which
-  -- the test shows when a scenario fails: why no ghost text came is in them.
-  vim.lsp.log.set_level('info')
   plugin = require('coder_lsp')
   result.nvim = tostring(vim.version())
   result.native = false
