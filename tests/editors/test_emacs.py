@@ -21,57 +21,24 @@ from typing import Any
 import pytest
 
 from lsp_server.settings_schema import settings_schema
-from tests.editors.conftest import (
-    EDITOR_BIN,
-    ROOT,
-    Workspace,
-    huge_source,
-    real_model_path,
-    require,
-    run_driver,
-    server_command,
-)
+from tests.editors.conftest import ROOT, Workspace, huge_source, real_model_path, server_command
+from tests.editors.drivers import EMACS_FLAGS, EMACS_VERSIONS, Editor
+from tests.editors.drivers import drive as drive_editor
 from tests.tinymodel import DEFAULT_COMPLETION
 
-DRIVER = ROOT / "editors" / "emacs" / "test" / "e2e.el"
-VERSIONS = ["28", "30"]
-FLAGS = {"28": ["--no-init-file"], "30": ["-Q"]}
+VERSIONS = EMACS_VERSIONS
+DRIVER = Editor("emacs", VERSIONS[-1]).driver()
+FLAGS = EMACS_FLAGS
 
 
 def emacs(version: str) -> Path:
     """The installed Emacs of ``version`` (fail in CI / skip locally when missing)."""
-    return require(EDITOR_BIN / f"emacs-{version}", f"Emacs {version}", "scripts/install-emacs.sh")
+    return Editor("emacs", version).exe()
 
 
-def drive(
-    version: str,
-    scenario: str,
-    ws: Workspace,
-    *,
-    cmd: list[str] | None = None,
-    model: str | None = None,
-    source: Path | None = None,
-    timeout_s: float = 60,
-    **extra: str,
-) -> dict[str, Any]:
-    """Run one driver scenario in Emacs ``version`` and return its observations."""
-    exe = emacs(version)
-    (ws.root / "home").mkdir(exist_ok=True)
-    return run_driver(
-        [str(exe), *FLAGS[version], "--batch", "-l", str(DRIVER)],
-        scenario,
-        ws,
-        ROOT / "editors" / "emacs",
-        {
-            "E2E_TIMEOUT_S": str(int(timeout_s * 0.8)),
-            "HOME": str(ws.root / "home"),  # no user init, no eln-cache or history in the real ~
-            **extra,
-        },
-        cmd=cmd,
-        model=model,
-        source=source,
-        timeout_s=timeout_s,
-    )
+def drive(version: str, scenario: str, ws: Workspace, **kwargs: Any) -> dict[str, Any]:
+    """Run one driver scenario in Emacs ``version`` (tests/editors/drivers.py's drive)."""
+    return drive_editor(Editor("emacs", version), scenario, ws, **kwargs)
 
 
 def ours(data: dict[str, Any]) -> list[str]:
@@ -185,12 +152,12 @@ def test_partial_accept_and_explicit_request(version: str, workspace: Workspace)
     assert ours(data) == []
 
 
-def test_real_model_ghost_text_mid_word(workspace: Workspace) -> None:
-    """Qwen2.5-Coder-0.5B (Emacs 30): ``ret`` typed at 150 ms a key in a function body, then
-    a pause, shows ghost text; M-<right> accepts a word of it, TAB the rest; then at a line
-    start."""
+@pytest.mark.parametrize("version", VERSIONS)
+def test_real_model_ghost_text_mid_word(version: str, workspace: Workspace) -> None:
+    """Qwen2.5-Coder-0.5B: ``ret`` typed at 150 ms a key in a function body, then a pause,
+    shows ghost text; M-<right> accepts a word of it, TAB the rest; then at a line start."""
     model = real_model_path()
-    data = drive("30", "midword_real", workspace, model=str(model), timeout_s=240)
+    data = drive(version, "midword_real", workspace, model=str(model), timeout_s=240)
     typed = "    ret"
     assert data["typed_line"] == typed
     ghost = data["ghost"]
@@ -200,7 +167,7 @@ def test_real_model_ghost_text_mid_word(workspace: Workspace) -> None:
     assert data["after_rest"] == typed + first, (data["after_rest"], ghost)
     assert data["ghost2"].strip()
     print(
-        f"emacs 30: time to ghost text mid-word {data['midword_ms']:.0f} ms, "
+        f"emacs {version}: time to ghost text mid-word {data['midword_ms']:.0f} ms, "
         f"line start {data['linestart_ms']:.0f} ms; ghost {ghost!r}, then {data['ghost2']!r}",
         file=sys.stderr,
     )

@@ -3,8 +3,9 @@
 code-server (VS Code's workbench and extension host, from npm) runs the packaged .vsix;
 headless Chromium, driven by Playwright (tests/editors/vscode_e2e.mjs), types in a small
 Python project. The tools come from ``scripts/install-vscode-e2e.sh`` (cached outside the
-repo); without them these tests fail under CI=true and skip locally. Screenshots are kept
-in ``$CODER_LSP_E2E_ARTIFACTS`` (default ``~/.cache/coder-lsp-dev/artifacts/vscode-e2e``).
+repo); without them these tests fail under CI=true and skip locally. The harness (start
+code-server, make a project, run a scenario) is tests/editors/vscode.py, shared with
+bench/ghost.py.
 """
 
 from __future__ import annotations
@@ -14,232 +15,45 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.editors.vscode import (
+    EXT_DIR,
+    FAKE_SERVER,
+    REAL_MODEL,
+    REPO,
+    SERVER,
+    CodeServer,
+    Tools,
+    find_tools,
+    running_code_server,
+)
+from tests.editors.vscode import drive as _drive
+from tests.editors.vscode import free_port as _free_port
+from tests.editors.vscode import project as _project
+from tests.editors.vscode import user_settings as _user_settings
 from tests.tinymodel import DEFAULT_COMPLETION, write_tiny_model
-
-REPO = Path(__file__).resolve().parents[2]
-EXT_DIR = REPO / "editors" / "vscode"
-INSTALL_SCRIPT = REPO / "scripts" / "install-vscode-e2e.sh"
-DRIVER = Path(__file__).with_name("vscode_e2e.mjs")
-FAKE_SERVER = EXT_DIR / "test-fixtures" / "fake_server.py"
-SERVER = REPO / ".venv" / "bin" / "coder-lsp"
-CACHE = Path(os.environ.get("CODER_LSP_DEV_CACHE", Path.home() / ".cache" / "coder-lsp-dev"))
-ARTIFACTS = Path(os.environ.get("CODER_LSP_E2E_ARTIFACTS", CACHE / "artifacts" / "vscode-e2e"))
-REAL_MODEL = "qwen2.5-coder-0.5b"
-
-USER_SETTINGS: dict[str, Any] = {
-    # Without these the chat panel opens and takes the keyboard focus.
-    "chat.disableAIFeatures": True,
-    "workbench.secondarySideBar.defaultVisibility": "hidden",
-    "security.workspace.trust.enabled": False,
-    "workbench.startupEditor": "none",
-    "workbench.tips.enabled": False,
-    "telemetry.telemetryLevel": "off",
-    "update.mode": "none",
-    "extensions.autoCheckUpdates": False,
-    "extensions.autoUpdate": False,
-    "extensions.ignoreRecommendations": True,
-    "editor.inlineSuggest.enabled": True,
-    "files.autoSave": "off",
-    "workbench.enableExperiments": False,
-}
-
-
-def _unavailable(reason: str) -> None:
-    """Fail in CI (the editor must be there), skip with the reason locally."""
-    if os.environ.get("CI"):
-        pytest.fail(f"VS Code e2e cannot run in CI: {reason}")
-    pytest.skip(reason)
-
-
-@dataclass(frozen=True)
-class Tools:
-    """Paths reported by ``scripts/install-vscode-e2e.sh --check``."""
-
-    node: str
-    node_bin: str
-    code_server: str
-    playwright_dir: str
-    chromium: str
-
-
-def _tools() -> Tools:
-    proc = subprocess.run(
-        [str(INSTALL_SCRIPT), "--check"], capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        _unavailable(
-            f"VS Code e2e tools are not installed ({proc.stderr.strip()}); "
-            "run scripts/install-vscode-e2e.sh"
-        )
-    env = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    return Tools(
-        node=env["NODE"],
-        node_bin=env["NODE_BIN"],
-        code_server=env["CODE_SERVER"],
-        playwright_dir=env["PLAYWRIGHT_DIR"],
-        chromium=env["CHROMIUM"],
-    )
-
-
-def _node_env(tools: Tools) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{tools.node_bin}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class CodeServer:
-    """A running code-server with the freshly packaged extension installed."""
-
-    url: str
-    tools: Tools
-    root: Path
-    log: Path
 
 
 @pytest.fixture(scope="module")
 def tools() -> Tools:
     """The installed e2e tools (fails in CI / skips locally when missing)."""
-    return _tools()
+    return find_tools()
 
 
 @pytest.fixture(scope="module")
 def code_server(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeServer]:
     """Package the extension, install it into a private code-server, and run that server."""
-    root = tmp_path_factory.mktemp("vscode")
-    vsix = root / "coder-lsp.vsix"
-    env = _node_env(tools)
-    vsce = EXT_DIR / "node_modules" / "@vscode" / "vsce" / "vsce"
-    subprocess.run(
-        [tools.node, str(vsce), "package", "--allow-missing-repository", "-o", str(vsix)],
-        cwd=EXT_DIR,
-        env=env,
-        check=True,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-        timeout=180,
-    )
-    user_data, extensions = root / "user-data", root / "extensions"
-    (user_data / "User").mkdir(parents=True)
-    (user_data / "User" / "settings.json").write_text(json.dumps(USER_SETTINGS, indent=2))
-    env["XDG_CONFIG_HOME"] = str(root / "config")
-    env["XDG_DATA_HOME"] = str(root / "data")
-    common = ["--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
-    subprocess.run(
-        [tools.node, tools.code_server, *common, "--install-extension", str(vsix)],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    port = _free_port()
-    log = root / "code-server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                tools.node,
-                tools.code_server,
-                *common,
-                "--bind-addr",
-                f"127.0.0.1:{port}",
-                "--auth",
-                "none",
-                "--disable-telemetry",
-                "--disable-update-check",
-                "--disable-workspace-trust",
-                "--disable-getting-started-override",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass  # not listening yet
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"code-server did not start; log:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield CodeServer(url=url, tools=tools, root=root, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def _project(root: Path, name: str, settings: dict[str, Any]) -> Path:
-    """A small multi-file Python project with workspace settings for the extension."""
-    ws = root / name
-    (ws / ".vscode").mkdir(parents=True)
-    (ws / ".vscode" / "settings.json").write_text(json.dumps(settings, indent=2))
-    (ws / "main.py").write_text(
-        '"""Entry point."""\n\nfrom ops import add\n\n\nif __name__ == "__main__":\n'
-        "    print(add(1, 2))\n"
-    )
-    (ws / "ops.py").write_text('"""Small arithmetic helpers."""\n\n\n')
-    (ws / "README.md").write_text("# demo\n\nA tiny project for the VS Code test.\n")
-    return ws
-
-
-def _drive(cs: CodeServer, scenario: str, folder: Path, timeout: int = 240, **extra: Any) -> dict:
-    """Run one Playwright scenario; returns its JSON result (asserting nothing yet)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    config = {
-        "playwrightDir": cs.tools.playwright_dir,
-        "chromium": cs.tools.chromium,
-        "url": cs.url,
-        "folder": str(folder),
-        "scenario": scenario,
-        "artifacts": str(ARTIFACTS),
-        "timeoutMs": 90_000,
-        **extra,
-    }
-    proc = subprocess.run(
-        [cs.tools.node, str(DRIVER), json.dumps(config)],
-        env=_node_env(cs.tools),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"driver printed no result (rc={proc.returncode}):\n{proc.stderr[-3000:]}"
-    result = json.loads(lines[-1])
-    assert result["ok"], (
-        f"scenario {scenario} failed: {result.get('error')}\nlog: {result.get('log')}\n"
-        f"screenshots: {result.get('screenshots')}\ncode-server log tail:\n"
-        f"{cs.log.read_text(errors='replace')[-2000:]}"
-    )
-    return result
+    with running_code_server(tools, tmp_path_factory.mktemp("vscode")) as cs:
+        yield cs
 
 
 def _complete_in_editor(
@@ -418,6 +232,44 @@ def test_typing_while_the_server_starts_still_shows_ghost_text(
     assert DEFAULT_COMPLETION in result["ghost"], result["log"]
 
 
+def test_alt_backslash_asks_the_model_again_past_the_cache(
+    code_server: CodeServer, tiny_model: Path, tmp_path: Path
+) -> None:
+    """Alt+\\, pressed as a key in the browser: VS Code asks again (trigger kind Invoked)
+    and the server answers from the model although its cache holds an answer for that spot
+    (which an automatic request there got just before); the ghost text shows."""
+    if not SERVER.exists():
+        pytest.fail(f"{SERVER} is missing: run scripts/setup.sh")
+    log = tmp_path / "server.log"
+    ws = _project(
+        code_server.root,
+        "explicit",
+        {
+            "coderLsp.serverPath": str(SERVER),
+            "coderLsp.serverArgs": ["--stdio", "--log-file", str(log)],
+            "coderLsp.model": str(tiny_model),
+        },
+    )
+    result = _drive(
+        code_server,
+        "explicit",
+        ws,
+        file="ops.py",
+        type="def add(a, b):",
+        ghostTimeoutMs=30_000,
+        serverLog=str(log),
+    )
+    assert DEFAULT_COMPLETION in result["ghost"], result["log"]
+    assert result["cacheBeforeKey"] == "exact", result["log"]
+    assert DEFAULT_COMPLETION in result["ghostBeforeKey"], result["log"]
+    after = result["answersAfterKey"]
+    spot = {k: result["spot"][k] for k in ("line", "character")}
+    # The key's request, at the same spot, went to the model; nothing else asked meanwhile.
+    assert [a["cache"] for a in after] == ["miss"], after
+    assert {k: after[0][k] for k in ("line", "character")} == spot, (after, spot)
+    assert DEFAULT_COMPLETION in result["ghostAfterKey"], result["log"]
+
+
 def test_slow_answer_mid_word_shows_ghost_text_and_partial_accept(code_server: CodeServer) -> None:
     """A server that needs 3 s (more than the 750 ms VS Code's default quick suggestions
     give inline providers inside a word, before cancelling them): typing ``ret`` and stopping
@@ -521,18 +373,6 @@ def test_real_model_ghost_text_mid_word_with_default_settings(code_server: CodeS
 def _line_after(text: str, start: str) -> str:
     """The first line of ``text`` that starts with ``start`` (or "" when none does)."""
     return next((line for line in text.splitlines() if line.startswith(start)), "")
-
-
-@contextlib.contextmanager
-def _user_settings(cs: CodeServer, extra: dict[str, Any]) -> Iterator[None]:
-    """Add ``extra`` to code-server's User settings for the duration (new windows read it)."""
-    path = cs.root / "user-data" / "User" / "settings.json"
-    before = path.read_text()
-    path.write_text(json.dumps({**json.loads(before), **extra}, indent=2))
-    try:
-        yield
-    finally:
-        path.write_text(before)
 
 
 GEOMETRY = '''"""Shapes."""

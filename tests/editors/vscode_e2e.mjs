@@ -5,7 +5,8 @@
 //
 // Usage: node vscode_e2e.mjs '<json config>'
 //   config: {playwrightDir, chromium, url, folder, scenario, name?, artifacts, timeoutMs,
-//            file?, type?, expectGhost?, diskFile?, releaseFile?}
+//            file?, type?, expectGhost?, diskFile?, releaseFile?, serverLog?}; scenario
+//            explicit (Alt+\ asks the server again, past its cache) reads serverLog.
 // Scenarios: complete (type, ghost text, Tab, save), missing (no server binary),
 //            crash (server dies at start), loading (slow model load, then ready),
 //            midword (type a word's start at human speed, pause, ghost text; accept a word,
@@ -318,6 +319,62 @@ async function scenarioStarting(page) {
   if (!ghost) throw new Error("no ghost text after the server started");
 }
 
+/** The server's answers so far, from its log (``--log-file``, cfg.serverLog): one
+ * {line, character, cache} per completion it logged ("complete FILE:L:C ... cache=HIT"). */
+function serverAnswers() {
+  if (!fs.existsSync(cfg.serverLog)) return [];
+  const out = [];
+  for (const m of fs.readFileSync(cfg.serverLog, "utf8").matchAll(/ complete \S+:(\d+):(\d+) .*? cache=(\w+)/g)) {
+    out.push({ line: Number(m[1]), character: Number(m[2]), cache: m[3] });
+  }
+  return out;
+}
+
+/** Poll the server's log for an answer after the first `from` with `cache` (any when
+ * undefined); returns it or null. */
+async function answerAfter(from, cache, timeout) {
+  return poll(async () => serverAnswers().slice(from).find((a) => cache === undefined || a.cache === cache) ?? null, timeout, 100);
+}
+
+/**
+ * Alt+\ pressed as a key (the extension binds it to "Trigger Inline Suggestion"): VS Code
+ * asks again at once, and the server answers from the model, not from its completion
+ * cache, although the cache holds an answer for that very spot (an automatic request after
+ * an edit that leaves the text as it was is answered from it first).
+ */
+async function scenarioExplicit(page) {
+  await openFile(page, cfg.file);
+  result.statusBeforeTyping = await waitStatus(page, /coder-lsp: ready/);
+  await focusEditorEnd(page);
+  await page.keyboard.type(cfg.type, { delay: 40 });
+  await page.keyboard.press("Enter");
+  result.ghost = (await waitGhost(page, cfg.ghostTimeoutMs)) ?? "";
+  log(`ghost text: ${JSON.stringify(result.ghost)}`);
+  if (!result.ghost) throw new Error("no ghost text appeared");
+  const spot = serverAnswers().at(-1);
+  result.spot = spot;
+  // The same spot again through an edit: VS Code's automatic request, the cache's answer.
+  await page.keyboard.press("Escape");
+  let from = serverAnswers().length;
+  await page.keyboard.type("x");
+  await page.keyboard.press("Backspace");
+  const cached = await answerAfter(from, "exact", 15000);
+  result.cacheBeforeKey = cached ? cached.cache : serverAnswers().slice(from).map((a) => a.cache).join(",");
+  result.ghostBeforeKey = (await waitGhost(page, 15000)) ?? "";
+  // Dismiss, then the key.
+  await page.keyboard.press("Escape");
+  await poll(async () => ((await ghostText(page)).trim() ? null : true), 5000, 50);
+  from = serverAnswers().length;
+  await page.keyboard.press("Alt+Backslash");
+  log("pressed Alt+\\");
+  const fresh = await answerAfter(from, undefined, cfg.ghostTimeoutMs);
+  result.answersAfterKey = serverAnswers().slice(from);
+  result.ghostAfterKey = (await waitGhost(page, cfg.ghostTimeoutMs)) ?? "";
+  log(`after the key: answers ${JSON.stringify(result.answersAfterKey)}, ghost ${JSON.stringify(result.ghostAfterKey)}`);
+  await shot(page, "explicit");
+  if (!fresh) throw new Error("Alt+\\ sent no request the server answered");
+}
+
 async function scenarioMissing(page) {
   result.status = await waitStatus(page, /coder-lsp: not installed/);
   const toast = await poll(async () => (await toasts(page)).find((t) => /not found/.test(t)) ?? null);
@@ -358,6 +415,7 @@ async function scenarioLoading(page) {
 }
 
 const SCENARIOS = {
+  explicit: scenarioExplicit,
   complete: scenarioComplete,
   missing: scenarioMissing,
   crash: scenarioCrash,

@@ -19,7 +19,13 @@
 
 (defvar e2e-result nil "Alist of observations.")
 (defvar e2e-messages nil "Every message shown, newest first.")
-(defvar e2e-timeout (string-to-number (or (getenv "E2E_TIMEOUT_S") "60")))
+(defvar e2e-timeout (string-to-number (or (getenv "E2E_TIMEOUT_S") "60"))
+  "The whole scenario's time limit in seconds.")
+(defvar e2e-started (float-time))
+(defvar e2e-deadline (+ e2e-started e2e-timeout)
+  "Every wait ends by then: a slow step may use what the others left, and when time runs
+out the driver names the step itself instead of being killed from outside.")
+(defvar e2e-waits nil "Each finished wait's name and milliseconds, newest first.")
 
 (defun e2e-put (key value)
   "Record VALUE under KEY."
@@ -28,6 +34,7 @@
 (defun e2e-write ()
   "Write the observations as JSON."
   (e2e-put 'messages (vconcat (reverse e2e-messages)))
+  (e2e-put 'waits (vconcat (reverse e2e-waits)))
   (with-temp-file (getenv "E2E_RESULT")
     (insert (let ((json-encoding-pretty-print nil)) (json-encode e2e-result)))))
 
@@ -43,12 +50,19 @@
                 (push (format "WARNING: %s" msg) e2e-messages))))
 
 (defun e2e-wait (what pred &optional timeout)
-  "Poll PRED every 20 ms until non-nil (returned) or TIMEOUT seconds; WHAT names it."
-  (let ((deadline (+ (float-time) (or timeout e2e-timeout))) value)
+  "Poll PRED every 20 ms until non-nil (returned) or TIMEOUT seconds; WHAT names it.
+Never past the scenario's deadline.  Each wait's time is recorded and the observations so
+far written after it, so even a driver killed from outside shows how far it got."
+  (let* ((t0 (float-time))
+         (deadline (min (+ t0 (or timeout e2e-timeout)) e2e-deadline))
+         value)
     (while (not (setq value (funcall pred)))
       (when (> (float-time) deadline)
-        (error "Timed out waiting for %s" what))
+        (error "Timed out waiting for %s after %d ms (%d ms into the scenario)" what
+               (* 1000 (- (float-time) t0)) (* 1000 (- (float-time) e2e-started))))
       (accept-process-output nil 0.02))
+    (push (list (cons 'what what) (cons 'ms (* 1000 (- (float-time) t0)))) e2e-waits)
+    (e2e-write)
     value))
 
 (defun e2e-keys (keys)

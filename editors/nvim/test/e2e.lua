@@ -12,12 +12,20 @@
 --- with the error in the result file.
 local uv = vim.uv or vim.loop
 local env = vim.env
-local result = { scenario = env.E2E_SCENARIO, steps = {}, messages = {}, statuses = {} }
+local result = { scenario = env.E2E_SCENARIO, steps = {}, messages = {}, statuses = {}, waits = {} }
 local timeout = tonumber(env.E2E_TIMEOUT_MS or '60000')
+local started = uv.now()
+--- Every wait ends by this deadline, the whole scenario's budget: a slow step (a model
+--- load on a busy machine) may use what the others left, and when time runs out the driver
+--- names the step itself instead of being killed from outside with nothing said.
+local deadline_all = started + timeout
 
 vim.opt.rtp:prepend(env.E2E_PLUGIN)
 vim.o.swapfile = false
 vim.o.shadafile = 'NONE'
+-- The server's own log lines (window/logMessage) go to lsp.log under XDG_STATE_HOME, which
+-- the test shows when a scenario fails: why no ghost text came is in them.
+vim.lsp.log.set_level('info')
 
 local function write_result()
   local f = assert(io.open(env.E2E_RESULT, 'w'))
@@ -56,16 +64,28 @@ local function sleep_tick(ms)
   coroutine.yield()
 end
 
---- Poll `cond` every 20 ms until it returns a truthy value or `ms` pass.
+--- Poll `cond` every 20 ms until it returns a truthy value or `ms` pass (at most until the
+--- scenario's deadline). Each wait's time is recorded, and the observations so far are
+--- written after it, so even a driver killed from outside shows how far it got.
 local function wait(what, cond, ms)
-  local deadline = uv.now() + (ms or timeout)
+  local t0 = uv.now()
+  local deadline = math.min(t0 + (ms or timeout), deadline_all)
   while true do
     local value = cond()
     if value then
+      table.insert(result.waits, { what = what, ms = uv.now() - t0 })
+      write_result()
       return value
     end
     if uv.now() > deadline then
-      error('timed out waiting for ' .. what, 0)
+      error(
+        ('timed out waiting for %s after %d ms (%d ms into the scenario)'):format(
+          what,
+          uv.now() - t0,
+          uv.now() - started
+        ),
+        0
+      )
     end
     sleep_tick(20)
   end
