@@ -673,7 +673,12 @@ def complete(
         output = ""
     else:
         completion = postprocess(output, ctx, trace)
-        reason = "" if completion else "nothing usable after post-processing"
+        if completion is not None:
+            reason = ""
+        elif gen.stop_reason is StopReason.TIMEOUT:
+            reason = "a time limit ended the generation before it held a whole line"
+        else:
+            reason = "nothing usable after post-processing"
     timings["postprocess_ms"] = (time.perf_counter() - t0) * 1000
     cut_short = completion is None and gen.stop_reason is StopReason.TIMEOUT
     if cache is not None and settings.temperature == 0 and not cut_short:

@@ -211,11 +211,13 @@ def test_a_cut_short_answer_is_not_cached():
     limited = dataclasses.replace(Settings(), time_budget_ms=None, max_predict_ms=0.0)
     cut: PipelineResult = complete(REQUEST, backend, limited, cache=cache)
     assert cut.cut_short and len(cache) == 0
+    assert "time limit" in cut.reason  # the log says why, not "nothing usable"
     nothing = TimedBackend([" "], delay=0.001)  # ends by itself with nothing usable
     empty = complete(
         REQUEST, nothing, dataclasses.replace(limited, max_predict_ms=None), cache=cache
     )
     assert empty.completion is None and not empty.cut_short and len(cache) == 1
+    assert "time limit" not in empty.reason
 
 
 def test_ready_params_name_the_spot_only_while_the_document_is_unchanged():
