@@ -91,7 +91,7 @@ class Snippet:
     end: int
     text: str
     group: int
-    """0 definitions, 1 imported files, 2 similar chunks."""
+    """0 definitions, 1 imported files and usage examples, 2 similar chunks."""
     score: float
     whole: bool = False
     pieces: tuple[tuple[int, int, str], ...] = ()
