@@ -10,7 +10,7 @@ temporary folder, the hole line is removed from the copy on disk, and the server
 KV-cache prompt layout, post-processing) completes the line twice with the real model, greedy:
 
 * **file only** — the whole prompt budget goes to the current file;
-* **repo** — the workspace is indexed and :func:`select_repo_context` fills the
+* **repo** — the workspace is indexed and :class:`RepoContext` fills the
   repository share of the budget; the local window gets what the repository files leave.
 
 It prints exact match and edit similarity of the completed line for both, per project and
@@ -48,6 +48,7 @@ import statistics
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,10 +60,10 @@ from lsp_server.backends.llama_cpp import LlamaCppBackend
 from lsp_server.completion.pipeline import complete
 from lsp_server.core import CompletionRequest, DocumentSnapshot, Prompt
 from lsp_server.registry import resolve_model
+from lsp_server.repo.context import RepoContext, RepoSelection
 from lsp_server.repo.imports import resolve_imports
 from lsp_server.repo.index import WorkspaceIndex
 from lsp_server.repo.parsing import language_for, parse
-from lsp_server.repo.rank import prewarm, select_repo_context
 from lsp_server.repo.tags import extract_tags
 from lsp_server.settings import Settings
 
@@ -295,7 +296,7 @@ def complete_line(
     offset: int,
     path: str,
     budget: int | None,
-    repo_context: Callable[[int], list[tuple[str, str]]] | None,
+    repo_context: Callable[[int], RepoSelection] | None,
     share: float,
     language: str = "python",
 ) -> Answer:
@@ -316,11 +317,11 @@ def complete_line(
     doc = DocumentSnapshot(Path(path).as_uri(), text, language, 1, path)
     chosen: list[tuple[str, str]] = []
 
-    def select(tokens: int) -> list[tuple[str, str]]:
+    def select(tokens: int) -> RepoSelection:
         assert repo_context is not None
-        files = repo_context(tokens)  # a RepoFiles: it also names the current file
-        chosen.extend(files)
-        return files
+        selection = repo_context(tokens)
+        chosen.extend(selection.files)
+        return selection
 
     result = complete(
         CompletionRequest(doc, offset, invoked=True),
@@ -349,11 +350,21 @@ def _select(
     language: str,
     count_tokens: Callable[[str], int],
     tokens: int,
-) -> list[tuple[str, str]]:
-    """Repository context as the server selects it (with the tree it keeps up to date)."""
-    return select_repo_context(
-        index, path, text, offset, language, tokens, count_tokens, tree=parse(text, language)
+) -> RepoSelection:
+    """Repository context as the server selects it (with the tree it keeps up to date).
+
+    One :class:`RepoContext` per index, kept while the index lives: as in the server,
+    its caches serve every request in that workspace.
+    """
+    repo = _CONTEXTS.get(index)
+    if repo is None:
+        repo = _CONTEXTS[index] = RepoContext(index)
+    return repo.select(
+        path, text, offset, language, tokens, count_tokens, tree=parse(text, language)
     )
+
+
+_CONTEXTS: weakref.WeakKeyDictionary[WorkspaceIndex, RepoContext] = weakref.WeakKeyDictionary()
 
 
 def _rss_mb() -> float:
@@ -425,11 +436,13 @@ def index_benchmark(root: Path, backend: LlamaCppBackend, max_files: int, runs: 
         f"p95 {_pct(update_ms, 0.95):.1f} ms |"
     )
 
+    repo = RepoContext(index)
+
     def timed_select(path: str, text: str, offset: int) -> float:
         """One selection as the server runs it (the document's tree kept up to date)."""
         tree = parse(text, language_for(None, path))
         t0 = time.perf_counter()
-        select_repo_context(index, path, text, offset, None, 800, backend.count_tokens, tree=tree)
+        repo.select(path, text, offset, None, 800, backend.count_tokens, tree=tree)
         return (time.perf_counter() - t0) * 1000
 
     cold_ms: list[float] = []
@@ -452,7 +465,7 @@ def index_benchmark(root: Path, backend: LlamaCppBackend, max_files: int, runs: 
         path = index._by_display[display]
         text = Path(path).read_text(encoding="utf-8", errors="replace")
         t0 = time.perf_counter()
-        prewarm(index, path, text, None, 800)
+        repo.prewarm(path, text, None, 800)
         opened_ms.append((time.perf_counter() - t0) * 1000)
         for frac in (0.3, 0.6, 0.9):
             after_open_ms.append(timed_select(path, text, int(len(text) * frac)))

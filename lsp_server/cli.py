@@ -24,6 +24,7 @@ from lsp_server.settings import Settings, parse_settings
 if TYPE_CHECKING:
     from lsp_server.backends.base import Backend
     from lsp_server.core import DocumentSnapshot
+    from lsp_server.repo.context import RepoSelection
 
 logger = logging.getLogger("lsp_server")
 
@@ -281,11 +282,11 @@ def cmd_complete(args: argparse.Namespace) -> int:
 
 def _workspace_context(
     root: Path, doc: DocumentSnapshot, offset: int, tree: Any, backend: Backend
-) -> Callable[[int], list[tuple[str, str]]]:
+) -> Callable[[int], RepoSelection]:
     """Index ``root`` (its .gitignore and secret rules apply) and return the selection
     the server would make for ``doc``: a function of the repository budget."""
+    from lsp_server.repo.context import RepoContext
     from lsp_server.repo.index import WorkspaceIndex
-    from lsp_server.repo.rank import select_repo_context
 
     if not root.is_dir():
         raise CoderLspError(f"--workspace {root}: not a folder")
@@ -299,9 +300,10 @@ def _workspace_context(
     if doc.path:
         index.set_open_document(doc.path, doc.text)
 
-    def select(budget: int) -> list[tuple[str, str]]:
-        return select_repo_context(
-            index,
+    repo = RepoContext(index)
+
+    def select(budget: int) -> RepoSelection:
+        return repo.select(
             doc.path,
             doc.text,
             offset,

@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -41,6 +41,7 @@ from lsp_server.completion.cache import DEFAULT_MAX_ENTRIES, CacheHit, Completio
 from lsp_server.completion.pipeline import PipelineResult, WindowMemo, complete
 from lsp_server.core import CompletionRequest, Shape
 from lsp_server.errors import CoderLspError, ContextExceededError, EngineError, ModelLoadError
+from lsp_server.repo.context import RepoContext, RepoSelection
 from lsp_server.settings import BackendSettings, Settings
 
 logger = logging.getLogger(__name__)
@@ -115,11 +116,6 @@ def file_stamp(path: str | None) -> tuple[int, ...] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-RepoProvider = Callable[
-    [CompletionRequest, Any, int, Callable[[str], int]], Sequence[tuple[str, str]]
-]
-"""(request, tree, token budget, count_tokens) -> repository files for the prompt."""
-
 Listener = Callable[[ModelState, str], None]
 ReadyListener = Callable[[CompletionRequest, PipelineResult], None]
 """Told (on the event loop) that a follow-up put a completion for a request in the cache."""
@@ -159,8 +155,9 @@ class Engine:
         self.waiting = 0
         """Requests submitted and not yet started: 0 or 1 (for tests and benchmarks)."""
         self.max_waiting = 0
-        self.repo_provider: RepoProvider | None = None
-        """Chooses repository context for a request (set by the server once it indexes)."""
+        self.repo: RepoContext | None = None
+        """Chooses repository context for requests (handed over by the server once it
+        indexes the workspace; used only while the ``repoContext`` setting is on)."""
         self.busy: threading.Event | None = None
         """Set while a completion runs (the workspace indexer pauses meanwhile)."""
         """The most requests that ever waited at once (the queue depth; never above 1)."""
@@ -300,12 +297,21 @@ class Engine:
         backend = self._ensure_loaded()
         if backend is None or job.cancel.cancelled:
             return None
-        provider = self.repo_provider if self._settings.repo_context else None
+        repo = self.repo if self._settings.repo_context else None
         repo_context = None
-        if provider is not None:
+        if repo is not None:
+            doc, offset = job.request.document, job.request.offset
 
-            def repo_context(budget: int) -> Sequence[tuple[str, str]]:
-                return provider(job.request, job.tree, budget, backend.count_tokens)
+            def repo_context(budget: int) -> RepoSelection:
+                return repo.select(
+                    doc.path,
+                    doc.text,
+                    offset,
+                    doc.language_id,
+                    budget,
+                    backend.count_tokens,
+                    tree=job.tree,
+                )
 
         busy = self.busy
         if busy is not None:

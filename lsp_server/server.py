@@ -25,8 +25,8 @@ from lsp_server.documents import MAX_PARSE_CHARS, Document, DocumentStore, uri_t
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import CoderLspError
 from lsp_server.positions import normalize_encoding, offset_at, position_at
+from lsp_server.repo.context import RepoContext
 from lsp_server.repo.index import WATCHED_FILES_GLOB, WorkspaceIndex
-from lsp_server.repo.rank import prewarm
 from lsp_server.settings import Settings, language_enabled, parse_settings
 from lsp_server.transport import CoderProtocol
 
@@ -144,6 +144,8 @@ class CoderLanguageServer(LanguageServer):
         self._pending_errors: tuple[str, ...] = ()
         self.index: WorkspaceIndex | None = None
         """The workspace index (None until initialized with a workspace folder)."""
+        self.repo: RepoContext | None = None
+        """Repository context over :attr:`index` (created with it, handed to the engine)."""
         self.prewarmed = 0
         """Documents whose repository context was warmed up (see :meth:`prewarm`)."""
         self._index_task: asyncio.Future[None] | None = None
@@ -165,7 +167,7 @@ class CoderLanguageServer(LanguageServer):
             if task is not None and not task.done():
                 task.cancel()
         self._index_cancel.set()
-        self.engine.repo_provider = None
+        self.engine.repo = None
         self.engine.shutdown()
 
     # -- helpers used by handlers --------------------------------------------------------
@@ -256,28 +258,11 @@ class CoderLanguageServer(LanguageServer):
         for doc in self.docs.all():
             if doc.path and len(doc.text) <= MAX_PARSE_CHARS:
                 self.index.set_open_document(doc.path, doc.text)
-        self.engine.repo_provider = self._repo_context
+        self.repo = RepoContext(self.index)
+        self.engine.repo = self.repo
         self.engine.busy = self.index.busy
         self._index_task = asyncio.ensure_future(self._index_with_progress(self.index))
         self._watch_task = asyncio.ensure_future(self.watch_files())
-
-    def _repo_context(
-        self, request: CompletionRequest, tree: Any, budget: int, count_tokens: Any
-    ) -> list[tuple[str, str]]:
-        """Repository files for one request (called on the generation worker)."""
-        from lsp_server.repo.rank import select_repo_context
-
-        doc = request.document
-        return select_repo_context(
-            self.index,
-            doc.path,
-            doc.text,
-            request.offset,
-            doc.language_id,
-            budget,
-            count_tokens,
-            tree=tree,
-        )
 
     def prewarm(self, doc: Document) -> None:
         """Warm the repository caches for a document the user just opened.
@@ -287,8 +272,8 @@ class CoderLanguageServer(LanguageServer):
         request finds them ready. Skipped while the index is still being built (it is
         done for every open document when the build ends).
         """
-        index = self.index
-        if index is None or not doc.path or index.building:
+        index, repo = self.index, self.repo
+        if index is None or repo is None or not doc.path or index.building:
             return
         backend = self.engine.backend
         budget = repo_tokens(self.settings, backend.info.n_ctx) if backend is not None else None
@@ -297,7 +282,7 @@ class CoderLanguageServer(LanguageServer):
 
         def warm() -> int:
             index.add_imported_files(path, text)  # imports the file cap left out, first
-            return prewarm(index, path, text, doc.language_id, budget)
+            return repo.prewarm(path, text, doc.language_id, budget)
 
         future = loop.run_in_executor(None, warm)
         future.add_done_callback(self._prewarmed)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,8 +44,8 @@ from lsp_server.completion.postprocess import (
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.completion.trigger import decide_shape, max_tokens_for
 from lsp_server.core import Completion, CompletionRequest, FimContext, Prompt, Shape
+from lsp_server.repo.context import RepoSelection, repo_budget
 from lsp_server.repo.parsing import language_for, parse
-from lsp_server.repo.rank import repo_budget
 from lsp_server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -513,8 +513,7 @@ def complete(
     tree: Any = None,
     cache: CompletionCache | None = None,
     windows: WindowMemo | None = None,
-    repo_files: Sequence[tuple[str, str]] = (),
-    repo_context: Callable[[int], Sequence[tuple[str, str]]] | None = None,
+    repo_context: Callable[[int], RepoSelection] | None = None,
     trace: RuleTrace | None = None,
     heal: bool = False,
 ) -> PipelineResult:
@@ -530,9 +529,9 @@ def complete(
         cache: Recent completions; consulted before the model (unless the request was
             invoked explicitly) and filled after it.
         windows: Recent prompt windows (keeps the prompt's start stable while typing).
-        repo_files: ``(path, content)`` pairs of other files to put first in the prompt.
         repo_context: Called with a token budget (``settings.repo_share`` of the prompt)
-            to choose ``repo_files`` when none are given; only when a completion is due.
+            to choose the repository files that go first in the prompt; only when a
+            completion is due.
         trace: Sees every post-processing rule that changed the model's text
             (``coder-lsp complete --explain``).
         heal: At column 0 of an empty line, end the prompt at the line above (see
@@ -555,10 +554,12 @@ def complete(
     info = backend.info
     max_tokens = max_tokens_for(shape, settings.max_tokens)
     budget = prompt_budget(settings, info.n_ctx, max_tokens)
-    if not repo_files and repo_context is not None and settings.repo_share > 0:
+    repo = RepoSelection()
+    if repo_context is not None and settings.repo_share > 0:
         t0 = time.perf_counter()
-        repo_files = repo_context(repo_tokens(settings, info.n_ctx))
+        repo = repo_context(repo_tokens(settings, info.n_ctx))
         timings["repo_ms"] = (time.perf_counter() - t0) * 1000
+    repo_files = repo.files
     if repo_files:
         budget = max(64, budget - sum(cached_count(backend.count_tokens, c) for _, c in repo_files))
 
@@ -635,7 +636,7 @@ def complete(
         prompt_ctx,
         repo_files,
         middle_head=middle,
-        current_path=getattr(repo_files, "current", None),
+        current_path=repo.current,
     )
     if cancel.cancelled:
         return PipelineResult(None, shape, "cancelled", timings=timings)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from lsp_server.repo.context import RepoContext
 from lsp_server.repo.index import WorkspaceIndex
 from lsp_server.repo.parsing import count_errors, parse
-from lsp_server.repo.rank import select_repo_context
 
 FILLER_TS = "\n".join(
     f"export function filler{i}(a: number): number {{\n  return a + {i};\n}}\n" for i in range(150)
@@ -168,8 +168,8 @@ def select(root: Path, files: dict[str, str], current: str, language: str) -> di
     index = WorkspaceIndex([root])
     index.build()
     text = files[current]
-    got = select_repo_context(index, str(root / current), text, len(text), language, 800, count)
-    return dict(got)
+    got = RepoContext(index).select(str(root / current), text, len(text), language, 800, count)
+    return dict(got.files)
 
 
 def workspace(case: tuple[str, str | None, str, str], ext: str) -> tuple[dict[str, str], str]:

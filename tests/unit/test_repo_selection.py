@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from lsp_server.repo import rank
+from lsp_server.repo.context import (
+    RankOptions,
+    RepoContext,
+    RepoSelection,
+    definitions,
+    repo_budget,
+    resolution,
+    similarity,
+)
+from lsp_server.repo.context import files as file_candidates
+from lsp_server.repo.context.base import Snippet
+from lsp_server.repo.context.examples import UsageExamples
 from lsp_server.repo.index import WorkspaceIndex
-from lsp_server.repo.rank import local_need, prewarm, repo_budget, select_repo_context
 
 
 def count(text: str) -> int:
@@ -89,9 +101,16 @@ def workspace(tmp_path: Path) -> tuple[WorkspaceIndex, Path]:
 
 
 def select(
-    index: WorkspaceIndex, main: Path, text: str, offset: int, budget: int = 400
-) -> list[tuple[str, str]]:
-    return select_repo_context(index, str(main), text, offset, "python", budget, count)
+    index: WorkspaceIndex,
+    main: Path,
+    text: str,
+    offset: int,
+    budget: int = 400,
+    repo: RepoContext | None = None,
+) -> tuple[tuple[str, str], ...]:
+    """The files chosen (by ``repo``, or by a new, cold context over ``index``)."""
+    repo = repo or RepoContext(index)
+    return repo.select(str(main), text, offset, "python", budget, count).files
 
 
 def files_at_end(root: Path, main: Path) -> dict[str, str]:
@@ -106,14 +125,14 @@ LOAD_ALL = "def load_all(cfg):\n    path = cfg.path\n    with open(path) as fh:\
 
 
 def usage_examples(
-    root: Path, files: dict[str, str], current: str, names: tuple[str, ...]
-) -> list[rank._Snippet]:
-    """The usage examples of ``names`` for ``current`` in a workspace of ``files``."""
-    for rel, text in files.items():
+    root: Path, contents: dict[str, str], current: str, names: tuple[str, ...]
+) -> list[Snippet]:
+    """The usage examples of ``names`` for ``current`` in a workspace of ``contents``."""
+    for rel, text in contents.items():
         write(root, rel, text)
     index = WorkspaceIndex([root])
     index.build()
-    return rank._usage_examples(index, current, names, [], rank.RankOptions())
+    return UsageExamples(RankOptions()).examples(index, current, names, [])
 
 
 def test_imported_definitions_in_dependency_order(workspace: tuple[WorkspaceIndex, Path]) -> None:
@@ -128,7 +147,9 @@ def test_imported_definitions_in_dependency_order(workspace: tuple[WorkspaceInde
     assert "class Circle(Shape):" in geometry and "radius: float" in geometry
     assert "helper_39" not in geometry or len(geometry) < len(GEOMETRY)
     assert dict(files)["pkg/base.py"].startswith('"""Base shapes."""')  # small file: whole
-    assert files.current == "pkg/main.py"  # type: ignore[attr-defined]  # as the prompt names it
+    selection = RepoContext(index).select(str(main), MAIN, offset, "python", 400, count)
+    assert selection.files == files
+    assert selection.current == "pkg/main.py"  # as the prompt names it
 
 
 def test_budget_is_respected(workspace: tuple[WorkspaceIndex, Path]) -> None:
@@ -138,8 +159,8 @@ def test_budget_is_respected(workspace: tuple[WorkspaceIndex, Path]) -> None:
         files = select(index, main, MAIN, offset, budget)
         used = sum(count(c) + count(p) + 4 for p, c in files)
         assert used <= budget
-    assert select(index, main, MAIN, offset, 0) == []
-    assert select_repo_context(None, str(main), MAIN, offset, "python", 400, count) == []
+    nothing = RepoContext(index).select(str(main), MAIN, offset, "python", 0, count)
+    assert nothing == RepoSelection((), None)
 
 
 def test_stable_while_typing_on_a_line(workspace: tuple[WorkspaceIndex, Path]) -> None:
@@ -176,7 +197,7 @@ def test_snippets_repeating_the_current_file_are_dropped(tmp_path: Path) -> None
     index = WorkspaceIndex([tmp_path])
     index.build()
     text = main.read_text()
-    assert select(index, main, text, len(text)) == []
+    assert select(index, main, text, len(text)) == ()
 
 
 def test_open_buffer_text_is_used(workspace: tuple[WorkspaceIndex, Path]) -> None:
@@ -236,7 +257,8 @@ def test_import_lines_do_not_make_a_file_similar(tmp_path: Path) -> None:
 
 def test_untitled_buffer_and_unknown_language(workspace: tuple[WorkspaceIndex, Path]) -> None:
     index, _ = workspace
-    assert select_repo_context(index, None, "x = 1\n", 3, None, 400, count) == []
+    untitled = RepoContext(index).select(None, "x = 1\n", 3, None, 400, count)
+    assert untitled == RepoSelection((), "untitled")
 
 
 def test_concurrent_build_and_selection(workspace: tuple[WorkspaceIndex, Path]) -> None:
@@ -259,21 +281,69 @@ def test_concurrent_build_and_selection(workspace: tuple[WorkspaceIndex, Path]) 
     assert not errors
 
 
+class _YieldingVersion(tuple[int, ...]):
+    """A file version whose hashing lets other threads run: at every cache lookup."""
+
+    def __hash__(self) -> int:
+        time.sleep(0)  # gives up the GIL right in the middle of a lookup
+        return super().__hash__()
+
+
+class _YieldingIndex:
+    """The index, its file versions yielding (see :class:`_YieldingVersion`)."""
+
+    def __init__(self, index: WorkspaceIndex) -> None:
+        self._index = index
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._index, name)
+
+    def file_version(self, display: str) -> tuple[int, ...] | None:
+        version = self._index.file_version(display)
+        return None if version is None else _YieldingVersion(version)
+
+
+def test_clear_from_another_thread_never_breaks_a_selection(
+    workspace: tuple[WorkspaceIndex, Path],
+) -> None:
+    """The prewarm thread and the worker share the caches; either may clear them.
+
+    Every lookup hands the GIL to a thread that clears the caches in a loop, so a clear
+    lands between each membership test and its read: a cache that tests ``key in d``
+    and then reads ``d[key]`` outside a lock raises KeyError at once (the old pattern).
+    """
+    index, main = workspace
+    repo = RepoContext(_YieldingIndex(index))  # type: ignore[arg-type]
+    offset = MAIN.index("        total += 1")
+    expected = select(index, main, MAIN, offset)
+    stop = threading.Event()
+    clears = 0
+
+    def clearing() -> None:
+        nonlocal clears
+        while not stop.is_set():
+            repo.clear()
+            clears += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)  # the clearing thread gives the GIL back soon
+    thread = threading.Thread(target=clearing)
+    thread.start()
+    try:
+        for _ in range(10):
+            assert select(index, main, MAIN, offset, repo=repo) == expected
+            assert repo.prewarm(str(main), MAIN, "python", 400) >= 2
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert clears > 0
+
+
 def test_repo_budget_share() -> None:
     assert repo_budget(2000) == 800
     assert repo_budget(2000, 0.9) == 2000 - 256  # the local window keeps its minimum
     assert repo_budget(200) == 0
-
-
-def test_repo_budget_takes_what_a_small_file_leaves() -> None:
-    # A 300-token file needs 384 tokens once rounded up: repository context gets the rest.
-    assert repo_budget(2048, 0.4, local_need=300) == 2048 - 384
-    # Typing a few tokens more does not move the budget (the repo block stays cached).
-    assert repo_budget(2048, 0.4, local_need=310) == repo_budget(2048, 0.4, local_need=300)
-    # A large file keeps its share: repository context never goes below its own share.
-    assert repo_budget(2048, 0.4, local_need=5000) == 819
-    assert repo_budget(2048, 0.0, local_need=10) == 0  # repository context switched off
-    assert repo_budget(200, 0.4, local_need=10) == 0  # tiny budgets stay local
 
 
 def test_function_local_import_near_the_cursor_brings_its_definition(tmp_path: Path) -> None:
@@ -342,74 +412,73 @@ def test_class_members_left_out_read_as_python_stubs(tmp_path: Path) -> None:
     compile(shown, "shapes.py", "exec")
 
 
-def test_local_need_counts_lines_and_skips_what_cannot_fit() -> None:
-    text = "def f(x):\n    return x\n"
-    assert local_need(text, 1000, count) == count("def f(x):\n") + count("    return x\n")
-    assert local_need("x = 1\n" * 10_000, 1000, count) is None  # far beyond any budget
-
-
 def test_resolved_imports_survive_edits_and_follow_new_files(
     workspace: tuple[WorkspaceIndex, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index, main = workspace
+    repo = RepoContext(index)
     calls: list[str] = []
-    real = rank.resolve_imports
+    real = resolution.resolve_imports
 
     def counting(view, current, language, imports):  # type: ignore[no-untyped-def]
         calls.extend(ref.source for ref in imports)
         return real(view, current, language, imports)
 
-    monkeypatch.setattr(rank, "resolve_imports", counting)
+    monkeypatch.setattr(resolution, "resolve_imports", counting)
     offset = MAIN.index("        total += 1")
-    before = select(index, main, MAIN, offset)
+    before = select(index, main, MAIN, offset, repo=repo)
     assert calls  # the first selection resolves the file's imports
     calls.clear()
     # Editing a file (here: the imported one, on disk) changes no path: nothing resolved again.
     write(main.parent.parent, "pkg/base.py", BASE + "\n\nSIDES = 0\n")
     index.update_file(main.parent / "base.py")
     edited = MAIN.replace("import os", "import os\nimport sys")
-    select(index, main, edited, offset + len("\nimport sys"))
+    select(index, main, edited, offset + len("\nimport sys"), repo=repo)
     assert calls == ["sys"]  # only the new import
-    after = dict(select(index, main, MAIN, offset))
+    after = dict(select(index, main, MAIN, offset, repo=repo))
     assert after["pkg/base.py"].endswith("SIDES = 0")  # the edit itself is seen
     assert list(after) == [p for p, _ in before]
     # A new file can change what an import means: everything resolves again.
     calls.clear()
     write(main.parent.parent, "pkg/os.py", "def getcwd():\n    return '/'\n")
     index.update_file(main.parent / "os.py")
-    select(index, main, MAIN, offset)
+    select(index, main, MAIN, offset, repo=repo)
     assert "os" in calls
+    # Cleared, the context resolves everything again.
+    calls.clear()
+    repo.clear()
+    select(index, main, MAIN, offset, repo=repo)
+    assert {".base", ".geometry", "os"} <= set(calls)
 
 
 def test_prewarm_does_the_first_requests_work_ahead(
     workspace: tuple[WorkspaceIndex, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index, main = workspace
+    repo = RepoContext(index)
     offset = MAIN.index("        total += 1")
-    cold = select(index, main, MAIN, offset)
-    rank._RESOLVED.clear()
-    rank._DEFINITIONS.clear()
-    rank._FILE_CACHE.clear()
-    rank._IMPORTS_CACHE.clear()
-    rank._CHUNK_CACHE.clear()
-    assert prewarm(index, str(main), MAIN, "python", 400) >= 2  # Circle, distance, Shape
+    cold = select(index, main, MAIN, offset, repo=repo)
+    repo.clear()
+    assert repo.prewarm(str(main), MAIN, "python", 400) >= 2  # Circle, distance, Shape
     located: list[str] = []
-    real = rank._locate
+    real = definitions.locate
 
     def counting(view, path, info, name, parent):  # type: ignore[no-untyped-def]
         located.append(name)
         return real(view, path, info, name, parent)
 
-    monkeypatch.setattr(rank, "_locate", counting)
-    monkeypatch.setattr(rank, "_file_candidate_uncached", None)  # must come from the cache
-    monkeypatch.setattr(rank, "resolve_imports", None)
-    monkeypatch.setattr(rank, "_chunks", None)
-    assert select(index, main, MAIN, offset) == cold
+    monkeypatch.setattr(definitions, "locate", counting)
+    # All of these must come from the caches.
+    monkeypatch.setattr(file_candidates, "build_file_candidate", None)
+    monkeypatch.setattr(resolution, "resolve_imports", None)
+    monkeypatch.setattr(definitions, "resolve_imports", None)
+    monkeypatch.setattr(similarity, "chunks_of", None)
+    assert select(index, main, MAIN, offset, repo=repo) == cold
     assert located == []
-    # Nothing to warm: no index, no path, a file outside the workspace.
-    assert prewarm(None, str(main), MAIN, "python", 400) == 0
-    assert prewarm(index, None, MAIN, "python", 400) == 0
-    assert prewarm(index, "/elsewhere/x.py", MAIN, "python", None) == 0
+    # Nothing to warm: no path, a file outside the workspace, no budget left.
+    assert repo.prewarm(None, MAIN, "python", 400) == 0
+    assert repo.prewarm("/elsewhere/x.py", MAIN, "python", None) == 0
+    assert repo.prewarm(str(main), MAIN, "python", 0) == 0
 
 
 CONVERTERS = '''class BaseConverter:
@@ -459,9 +528,7 @@ def test_usage_examples_show_how_siblings_use_a_name_not_used_yet(tmp_path: Path
     # json.py uses Converter, which this file imports but has not used yet.
     assert files["conv/json.py"] == "# ...\nclass JsonConverter(Converter): ..."
     # The __init__ docstring mentions the name; that is not a use.
-    examples = rank._usage_examples(
-        index, "conv/msgpack.py", ("Converter",), [], rank.RankOptions()
-    )
+    examples = UsageExamples(RankOptions()).examples(index, "conv/msgpack.py", ("Converter",), [])
     assert [(e.path, e.text) for e in examples] == [
         ("conv/json.py", "class JsonConverter(Converter): ...")
     ]
