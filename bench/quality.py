@@ -63,8 +63,8 @@ from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.completion.trigger import decide_shape
 from lsp_server.core import CompletionRequest, DocumentSnapshot, FimContext, Shape
 from lsp_server.registry import load_registry, local_path
-from lsp_server.repo.parsing import ParsedDocument, count_errors, parse
 from lsp_server.settings import Settings
+from lsp_server.syntax import ParsedDocument, count_errors, parse
 
 MODEL = "qwen2.5-coder-0.5b"
 CHARS_PER_TOKEN = 3.0

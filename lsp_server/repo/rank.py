@@ -45,10 +45,8 @@ from typing import Protocol
 
 from tree_sitter import Tree
 
-from lsp_server.completion.context import cached_count
-from lsp_server.completion.prompt import comment_marker
+from lsp_server.languages import comment_marker, language_for, spec_for
 from lsp_server.repo.imports import PathView, ResolvedImport, resolve_imports
-from lsp_server.repo.parsing import language_for, parse
 from lsp_server.repo.tags import (
     BRACE_STUB,
     PYTHON_STUB,
@@ -65,6 +63,8 @@ from lsp_server.repo.tags import (
     outline,
     render_definition,
 )
+from lsp_server.syntax import parse
+from lsp_server.tokens import cached_count
 
 logger = logging.getLogger(__name__)
 
@@ -382,12 +382,6 @@ def _window(lines: list[str], row: int, opts: RankOptions) -> tuple[str, str]:
 # --- candidates ------------------------------------------------------------------------
 
 
-_BRACE_LANGUAGES = frozenset(
-    {"javascript", "typescript", "tsx", "java", "c", "cpp", "c_sharp", "go", "rust", "php"}
-    | {"kotlin", "scala", "swift", "dart"}
-)
-
-
 def _stub(display: str) -> str:
     """The body that stands for left-out code in a stub of this file's language.
 
@@ -396,10 +390,14 @@ def _stub(display: str) -> str:
     brace language's ``f(x) { /* ... */ }`` are whole definitions. Other languages'
     outlines keep their headers as they are.
     """
-    language = language_for(None, display)
-    if language == "python":
-        return PYTHON_STUB
-    return BRACE_STUB if language in _BRACE_LANGUAGES else ""
+    spec = spec_for(language_for(None, display))
+    return spec.stub if spec is not None else ""
+
+
+def _is_ecma(path: str) -> bool:
+    """Whether ``path`` is JavaScript or TypeScript (default exports, CommonJS)."""
+    spec = spec_for(language_for(None, path))
+    return spec is not None and spec.imports == "ecma"
 
 
 def _definition_text(
@@ -776,7 +774,7 @@ def _definition_candidates(
 ) -> list[_Snippet]:
     """Definitions in ``item.path`` that the current file imports and needs."""
     tags_info = index.entry_tags(item.path)
-    js = language_for(None, item.path) in ("javascript", "typescript", "tsx")
+    js = _is_ecma(item.path)
     # (A file of re-exports alone — an ``index.ts``, a package ``__init__.py`` — has no
     # tags of its own: its imports lead to the definitions.)
     if tags_info is None or not (tags_info.tags or tags_info.imports):
@@ -912,7 +910,7 @@ def _locate(
     ``exports.a = …``) are the file's top-level definitions.
     """
     language = language_for(None, path)
-    js = language in ("javascript", "typescript", "tsx")
+    js = _is_ecma(path)
     if info.exports:
         local = dict(info.exports)
         if parent is None:

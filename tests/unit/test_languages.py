@@ -14,7 +14,8 @@ from lsp_server.completion.context import build_context
 from lsp_server.completion.postprocess import postprocess
 from lsp_server.completion.trigger import decide_shape
 from lsp_server.core import Shape
-from lsp_server.repo.parsing import ParsedDocument, count_errors, language_for, parse
+from lsp_server.languages import language_for
+from lsp_server.syntax import ParsedDocument, count_errors, parse
 
 CARET = "█"
 

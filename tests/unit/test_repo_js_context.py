@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from lsp_server.repo.index import WorkspaceIndex
-from lsp_server.repo.parsing import count_errors, parse
 from lsp_server.repo.rank import select_repo_context
+from lsp_server.syntax import count_errors, parse
 
 FILLER_TS = "\n".join(
     f"export function filler{i}(a: number): number {{\n  return a + {i};\n}}\n" for i in range(150)
