@@ -225,13 +225,18 @@ def _text(node: Node) -> str:
     return data.decode("utf-8", "replace")
 
 
+_BODY_NODES = ("class_body", "field_declaration_list", "declaration_list", "function_body")
+"""Node types of a definition's body where the grammar gives it no ``body`` field."""
+
+
 def _header_end(node: Node) -> int:
     """Last line of ``node``'s signature: the line before its body (or where ``{`` is)."""
     body = node.child_by_field_name("body")
     if body is None:
-        # Some grammars name the body differently (C's declarators, TS class bodies).
+        # Some grammars name the body differently (C's declarators, TS class bodies) or
+        # not at all (Kotlin's).
         for child in node.named_children:
-            if child.type in ("class_body", "field_declaration_list", "declaration_list"):
+            if child.type in _BODY_NODES:
                 body = child
                 break
     start = node.start_point.row

@@ -78,6 +78,13 @@ CASES = [
         "return x * 2;\n    }\n",
         "return x * 2;",
     ),
+    (
+        "kotlin",
+        "A.kt",
+        "class A {\n    fun twice(x: Int): Int {\n        █\n    }\n}\n",
+        "return x * 2\n    }\n\n    fun thrice(x: Int): Int = x * 3\n}\n",
+        "return x * 2",
+    ),
     ("ruby", "a.rb", "def twice(x)\n  █\nend\n", "x * 2\nend\n\ndef other\nend\n", "x * 2"),
     (
         "php",
