@@ -55,8 +55,8 @@ from bench.scoring import (
 )
 from lsp_server.backends.base import CancelToken
 from lsp_server.backends.llama_cpp import LlamaCppBackend
+from lsp_server.backends.templates import QWEN
 from lsp_server.completion.context import build_context
-from lsp_server.completion.fim import QWEN
 from lsp_server.completion.pipeline import complete
 from lsp_server.completion.postprocess import RULES, postprocess
 from lsp_server.completion.prompt import render_fim_prompt

@@ -29,7 +29,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 
-from lsp_server.completion.fim import FimTemplate
+from lsp_server.backends.templates import FimTemplate
 from lsp_server.core import FimContext, Prompt, PromptPart, Special
 from lsp_server.languages import comment_marker
 

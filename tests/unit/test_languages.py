@@ -199,7 +199,7 @@ BAD_INPUTS = [
 def test_bad_input_gives_a_sensible_completion_or_none(
     name: str, language_id: str, path: str, source: str, raw: str, expected: str | None
 ) -> None:
-    from lsp_server.completion.fim import QWEN
+    from lsp_server.backends.templates import QWEN
     from lsp_server.completion.prompt import render_fim_prompt
 
     offset = source.index(CARET)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_server.completion.fim import get_template
+from lsp_server.backends.templates import get_template
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.core import FimContext, Special
 
