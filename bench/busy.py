@@ -204,9 +204,10 @@ def worker(model: str, policies: list[str], rounds: int, keys: int, deadline_s: 
     from lsp_server.completion.pipeline import complete
     from lsp_server.core import CompletionRequest, DocumentSnapshot
     from lsp_server.engine import load_backend
+    from lsp_server.languages import language_for
     from lsp_server.positions import UTF32, offset_at
-    from lsp_server.repo.parsing import language_for, parse
     from lsp_server.settings import Settings
+    from lsp_server.syntax import parse
 
     started = time.perf_counter()
     settings = Settings(model=model)

@@ -59,13 +59,14 @@ from lsp_server.backends.base import CancelToken, Generation, GenerationRequest,
 from lsp_server.backends.llama_cpp import LlamaCppBackend
 from lsp_server.completion.pipeline import complete
 from lsp_server.core import CompletionRequest, DocumentSnapshot, Prompt
+from lsp_server.languages import language_for
 from lsp_server.registry import resolve_model
 from lsp_server.repo.context import RepoContext, RepoSelection
 from lsp_server.repo.imports import resolve_imports
 from lsp_server.repo.index import WorkspaceIndex
-from lsp_server.repo.parsing import language_for, parse
 from lsp_server.repo.tags import extract_tags
 from lsp_server.settings import Settings
+from lsp_server.syntax import parse
 
 SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
 STDLIB = Path(os.__file__).parent

@@ -23,10 +23,11 @@ from pathlib import Path
 
 from tree_sitter import Node
 
+from lsp_server.languages import language_for
 from lsp_server.repo.imports import resolve_imports
 from lsp_server.repo.index import WorkspaceIndex
-from lsp_server.repo.parsing import language_for, parse
 from lsp_server.repo.tags import ImportRef, extract_tags
+from lsp_server.syntax import parse
 
 __all__ = [
     "SCRIPT_EXTENSIONS",

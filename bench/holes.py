@@ -40,7 +40,7 @@ from pathlib import Path
 
 from tree_sitter import Node
 
-from lsp_server.repo.parsing import count_errors, parse
+from lsp_server.syntax import count_errors, parse
 
 __all__ = [
     "CORPORA",

@@ -38,8 +38,8 @@ from lsp_server.completion.pipeline import complete
 from lsp_server.core import CompletionRequest, DocumentSnapshot
 from lsp_server.registry import resolve_model
 from lsp_server.repo.index import WorkspaceIndex
-from lsp_server.repo.parsing import parse
 from lsp_server.settings import Settings
+from lsp_server.syntax import parse
 
 
 class RecordingBackend:

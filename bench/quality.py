@@ -55,16 +55,16 @@ from bench.scoring import (
 )
 from lsp_server.backends.base import CancelToken
 from lsp_server.backends.llama_cpp import LlamaCppBackend
+from lsp_server.backends.templates import QWEN
 from lsp_server.completion.context import build_context
-from lsp_server.completion.fim import QWEN
 from lsp_server.completion.pipeline import complete
 from lsp_server.completion.postprocess import RULES, postprocess
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.completion.trigger import decide_shape
 from lsp_server.core import CompletionRequest, DocumentSnapshot, FimContext, Shape
 from lsp_server.registry import load_registry, local_path
-from lsp_server.repo.parsing import ParsedDocument, count_errors, parse
 from lsp_server.settings import Settings
+from lsp_server.syntax import ParsedDocument, count_errors, parse
 
 MODEL = "qwen2.5-coder-0.5b"
 CHARS_PER_TOKEN = 3.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from lsp_server.repo.parsing import count_errors, parse
+from lsp_server.syntax import count_errors, parse
 
 __all__ = [
     "SPECIAL_TOKEN",

@@ -197,8 +197,9 @@ def cmd_complete(args: argparse.Namespace) -> int:
     from lsp_server.completion.pipeline import complete
     from lsp_server.core import CompletionRequest, DocumentSnapshot
     from lsp_server.engine import load_backend
+    from lsp_server.languages import language_for
     from lsp_server.positions import UTF32, offset_at
-    from lsp_server.repo.parsing import language_for, parse
+    from lsp_server.syntax import parse
 
     settings = _settings_from_args(args)
     path, line, col = _parse_location(args.location)

@@ -17,8 +17,9 @@ from typing import overload
 from urllib.parse import unquote, urlparse
 
 from lsp_server.core import DocumentSnapshot
+from lsp_server.languages import language_for
 from lsp_server.positions import UTF16, line_starts, offset_at
-from lsp_server.repo.parsing import ParsedDocument, language_for
+from lsp_server.syntax import ParsedDocument
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,10 @@ from lsp_server.core import Completion, CompletionRequest
 from lsp_server.documents import MAX_PARSE_CHARS, Document, DocumentStore, uri_to_path
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import CoderLspError
+from lsp_server.languages import WATCHED_FILES_GLOB
 from lsp_server.positions import normalize_encoding, offset_at, position_at
 from lsp_server.repo.context import RepoContext
-from lsp_server.repo.index import WATCHED_FILES_GLOB, WorkspaceIndex
+from lsp_server.repo.index import WorkspaceIndex
 from lsp_server.settings import Settings, language_enabled, parse_settings
 from lsp_server.transport import CoderProtocol
 

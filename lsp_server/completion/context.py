@@ -14,20 +14,18 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
-import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 
 from tree_sitter import Node, Point, Tree
 
 from lsp_server.completion.trigger import BLOCK_CONTAINERS
 from lsp_server.core import FimContext, Shape
-from lsp_server.repo.parsing import byte_offset, node_at
+from lsp_server.syntax import byte_offset, node_at
+from lsp_server.tokens import cached_count, token_cache
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PREFIX_SHARE", "build_context", "cached_count"]
+__all__ = ["PREFIX_SHARE", "build_context"]
 
 PREFIX_SHARE = 0.75
 """Share of the token budget given to the prefix; the suffix gets the rest."""
@@ -69,64 +67,6 @@ _STATEMENT_CONTAINERS = (
 )
 # Containers by substring that hold expressions even when their names say "body"/"case".
 _EXPRESSION_CONTAINERS = ("argument", "parameter", "string", "comment", "expression", "literal")
-
-_CACHE_SIZE = 50_000
-"""Most (line -> token count) entries kept per tokenizer."""
-
-# Keyed weakly by the tokenizer's owner (the backend for a bound method) so a cache
-# never keeps an unloaded model alive.
-_caches: weakref.WeakKeyDictionary[object, dict[object, OrderedDict[str, int]]] = (
-    weakref.WeakKeyDictionary()
-)
-_cache_lock = threading.Lock()
-
-
-def _cache_for(count_tokens: Callable[[str], int]) -> OrderedDict[str, int] | None:
-    owner = getattr(count_tokens, "__self__", None)
-    func = getattr(count_tokens, "__func__", count_tokens)
-    anchor = owner if owner is not None else count_tokens
-    try:
-        per_owner = _caches.get(anchor)
-        if per_owner is None:
-            per_owner = {}
-            _caches[anchor] = per_owner
-    except TypeError:
-        # Not weak-referenceable: count without a cross-request cache.
-        return None
-    cache = per_owner.get(func)
-    if cache is None:
-        cache = OrderedDict()
-        per_owner[func] = cache
-    return cache
-
-
-def cached_count(
-    count_tokens: Callable[[str], int],
-    chunk: str,
-    cache: OrderedDict[str, int] | bool | None = True,
-) -> int:
-    """``count_tokens(chunk)``, memoised per tokenizer in a bounded LRU.
-
-    Bound methods of one backend share a cache from one request to the next, so
-    editing a file re-counts only the lines that changed. ``cache`` may pass the
-    tokenizer's cache already looked up (``_cache_for``), to save the lookup per line.
-    """
-    with _cache_lock:
-        if cache is True:
-            cache = _cache_for(count_tokens)
-        if isinstance(cache, OrderedDict):
-            hit = cache.get(chunk)
-            if hit is not None:
-                cache.move_to_end(chunk)
-                return hit
-    value = count_tokens(chunk)
-    if isinstance(cache, OrderedDict):
-        with _cache_lock:
-            cache[chunk] = value
-            while len(cache) > _CACHE_SIZE:
-                cache.popitem(last=False)
-    return value
-
 
 _last_lines: list[_Lines] = []
 """The most recent line index (see :meth:`_Lines.of`)."""
@@ -242,8 +182,7 @@ def build_context(
     after = text[offset:line_end]
     indent = _leading_ws(lines.line(row).rstrip("\r\n"))
 
-    with _cache_lock:
-        cache = _cache_for(count_tokens)
+    cache = token_cache(count_tokens)
 
     def count(chunk: str) -> int:
         return cached_count(count_tokens, chunk, cache) if chunk else 0

@@ -32,7 +32,7 @@ from lsp_server.backends.base import (
     capabilities_of,
 )
 from lsp_server.completion.cache import CacheHit, CacheKey, CompletionCache
-from lsp_server.completion.context import PREFIX_SHARE, build_context, cached_count
+from lsp_server.completion.context import PREFIX_SHARE, build_context
 from lsp_server.completion.postprocess import (
     MAX_STATEMENT_LINES,
     RuleTrace,
@@ -44,9 +44,11 @@ from lsp_server.completion.postprocess import (
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.completion.trigger import decide_shape, max_tokens_for
 from lsp_server.core import Completion, CompletionRequest, FimContext, Prompt, Shape
+from lsp_server.languages import language_for
 from lsp_server.repo.context import RepoSelection, repo_budget
-from lsp_server.repo.parsing import language_for, parse
 from lsp_server.settings import Settings
+from lsp_server.syntax import parse
+from lsp_server.tokens import cached_count
 
 logger = logging.getLogger(__name__)
 

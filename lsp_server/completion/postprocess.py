@@ -31,9 +31,10 @@ from dataclasses import dataclass
 
 from tree_sitter import Node, Parser, Point
 
-from lsp_server.completion.trigger import line_comment_markers, opens_body
+from lsp_server.completion.trigger import opens_body
 from lsp_server.core import Completion, FimContext, Shape
-from lsp_server.repo.parsing import get_parser
+from lsp_server.languages import line_comment_markers, spec_for
+from lsp_server.syntax import get_parser
 
 logger = logging.getLogger(__name__)
 
@@ -790,7 +791,6 @@ def _anchor_holds(root: Node, anchor: tuple[int, int, str], delta: int) -> bool:
 _PAREN_HEADER = re.compile(
     r"^\}?\s*(?:else\s+)?(?:if|while|for|foreach|switch)\s*\(.*\)\s*$|^\}?\s*else\s*$"
 )
-_NO_EMPTY_STATEMENT = frozenset({"go", "rust", "python", "ruby", "lua", "luau", "bash"})
 
 
 def placeholder_body(line_text: str, language: str | None) -> str | None:
@@ -805,17 +805,19 @@ def placeholder_body(line_text: str, language: str | None) -> str | None:
         return None
     if last.endswith("{"):
         return "}"
-    if language == "python":
+    spec = spec_for(language)
+    blocks = spec.blocks if spec is not None else "braces"
+    if blocks == "indent":
         return " pass" if last.endswith(":") else None
-    if language in ("ruby", "lua", "luau", "elixir", "julia", "crystal"):
+    if blocks == "end":
         return "\nend" if opens_body(last, language) else None
-    if language == "bash":
+    if blocks == "shell":
         if re.search(r"\bthen$", last):
             return " :; fi"
         if re.search(r"\bdo$", last):
             return " :; done"
         return None
-    if language not in _NO_EMPTY_STATEMENT and _PAREN_HEADER.match(last):
+    if (spec is None or spec.empty_statement) and _PAREN_HEADER.match(last):
         return " ;"
     return None
 

@@ -29,37 +29,12 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 
-from lsp_server.completion.fim import FimTemplate
+from lsp_server.backends.templates import FimTemplate
 from lsp_server.core import FimContext, Prompt, PromptPart, Special
+from lsp_server.languages import comment_marker
 
 DEFAULT_REPO_NAME = "project"
 """Repository name used in the repo format when the caller gives none."""
-
-# Line-comment markers by file extension, for the path lines of the comment repo format.
-_HASH = "#"
-_SLASHES = "//"
-_DASHES = "--"
-_COMMENT_BY_EXT: dict[str, str] = {
-    **dict.fromkeys(
-        (".py", ".pyi", ".sh", ".bash", ".rb", ".pl", ".r", ".toml", ".yaml", ".yml"), _HASH
-    ),
-    **dict.fromkeys((".lua", ".sql", ".hs"), _DASHES),
-}
-_COMMENT_BY_LANGUAGE: dict[str, str] = {
-    **dict.fromkeys(("python", "bash", "ruby", "perl", "r", "toml", "yaml"), _HASH),
-    **dict.fromkeys(("lua", "sql", "haskell"), _DASHES),
-}
-
-
-def comment_marker(path: str | None, language: str | None = None) -> str:
-    """The line-comment marker for a file, from its language or extension (``//`` if unknown)."""
-    if language and language.lower() in _COMMENT_BY_LANGUAGE:
-        return _COMMENT_BY_LANGUAGE[language.lower()]
-    if path:
-        ext = posixpath.splitext(path.replace("\\", "/"))[1].lower()
-        if ext in _COMMENT_BY_EXT:
-            return _COMMENT_BY_EXT[ext]
-    return _SLASHES
 
 
 def _with_newline(text: str) -> str:

@@ -23,12 +23,12 @@ import re
 from tree_sitter import Node, Tree
 
 from lsp_server.core import Shape
-from lsp_server.repo.parsing import byte_offset, node_at
+from lsp_server.languages import BLOCK_COMMENT_ENDS, line_comment_markers, spec_for
+from lsp_server.syntax import byte_offset, node_at
 
 __all__ = [
     "LINE_TOKEN_CAP",
     "decide_shape",
-    "line_comment_markers",
     "max_tokens_for",
     "opens_body",
 ]
@@ -36,48 +36,10 @@ __all__ = [
 LINE_TOKEN_CAP = 64
 """Most tokens a single-line completion may take (a long line is rarely longer)."""
 
-_LINE_COMMENT_MARKERS: dict[str, tuple[str, ...]] = {
-    "python": ("#",),
-    "bash": ("#",),
-    "ruby": ("#",),
-    "perl": ("#",),
-    "r": ("#",),
-    "yaml": ("#",),
-    "toml": ("#",),
-    "make": ("#",),
-    "cmake": ("#",),
-    "dockerfile": ("#",),
-    "starlark": ("#",),
-    "elixir": ("#",),
-    "julia": ("#",),
-    "nim": ("#",),
-    "powershell": ("#",),
-    "fish": ("#",),
-    "php": ("//", "#"),
-    "lua": ("--",),
-    "luau": ("--",),
-    "sql": ("--",),
-    "haskell": ("--",),
-    "elm": ("--",),
-    "ada": ("--",),
-    "vhdl": ("--",),
-    "commonlisp": (";",),
-    "elisp": (";",),
-    "clojure": (";",),
-    "scheme": (";",),
-    "racket": (";",),
-    "erlang": ("%",),
-    "latex": ("%",),
-    "matlab": ("%",),
-}
-_DEFAULT_COMMENT_MARKERS = ("//",)
-"""C-family line comment, the most common one for languages not listed above."""
-
 _WORD = re.compile(r"\w")
 _BODY_KEYWORD_END = re.compile(r"(?:^|[\s;)])(?:then|do|else|begin|repeat)\s*$")
 _BASH_CASE_END = re.compile(r"^\s*case\b.*\bin\s*$")
 _DO_BLOCK_END = re.compile(r"\bdo\s*(?:\|[^|]*\|)?\s*$")
-_END_LANGUAGES = frozenset({"ruby", "lua", "luau", "elixir", "julia", "crystal"})
 _END_BLOCK_START = re.compile(
     r"^\s*(?:local\s+|export\s+|private\s+|public\s+|protected\s+)?"
     r"(?:def|class|module|function|if|unless|while|until|for|case|begin|struct|macro|defp?|"
@@ -95,6 +57,9 @@ _DEFINITION_START = re.compile(
     r"(?:def|class|function|func|fn|impl|struct|enum|trait|interface|module|namespace|"
     r"template|sub|proc|local\s+function|public|private|protected|internal|static)\b)"
 )
+
+_BLOCK_COMMENT_ENDS = tuple(end.encode() for end in BLOCK_COMMENT_ENDS)
+"""A comment node that ends with one of these is closed: the cursor after it is in code."""
 
 # Node types (by substring) in whose text a completion is unwanted.
 _STRINGY = ("string", "char_literal", "character_literal", "heredoc", "regex", "rune_literal")
@@ -136,13 +101,6 @@ _LISTISH = (
     "arguments",
     "type_arguments",
 )
-
-
-def line_comment_markers(language: str | None) -> tuple[str, ...]:
-    """Line-comment markers of ``language``; for an unknown language, the common ones."""
-    if language is None:
-        return ("#", "//", "--")
-    return _LINE_COMMENT_MARKERS.get(language, _DEFAULT_COMMENT_MARKERS)
 
 
 def max_tokens_for(shape: Shape, configured: int) -> int:
@@ -244,7 +202,8 @@ def opens_body(stripped: str, language: str | None) -> bool:
         return True
     if language in ("bash", "fish", None) and _BASH_CASE_END.match(stripped):
         return True
-    if language in _END_LANGUAGES or language is None:
+    spec = spec_for(language)
+    if language is None or (spec is not None and spec.blocks == "end"):
         if _END_BLOCK_START.match(stripped) and not re.search(r"\bend\b", stripped):
             return True
         if language in ("lua", "luau") and _LUA_FUNCTION_EXPR.search(stripped):
@@ -292,7 +251,7 @@ def _in_comment_or_string(
                 if byte == current.end_byte and current.start_byte < byte:
                     # A line comment runs to the end of its line, so its end is inside.
                     body = current.text or b""
-                    if not body.rstrip().endswith((b"*/", b"-->", b"]]", b"-}", b"|#", b"=end")):
+                    if not body.rstrip().endswith(_BLOCK_COMMENT_ENDS):
                         return True
             elif any(part in kind for part in _STRINGY) and current.start_byte < byte < (
                 current.end_byte
@@ -305,6 +264,7 @@ def _in_comment_or_string(
 def _line_in_comment_or_string(before: str, language: str | None) -> bool:
     """Line-only check: an open quote or a line-comment marker before the cursor."""
     markers = line_comment_markers(language)
+    spec = spec_for(language)
     quote: str | None = None
     i = 0
     n = len(before)
@@ -319,7 +279,7 @@ def _line_in_comment_or_string(before: str, language: str | None) -> bool:
         elif ch in "\"'`":
             # A lone apostrophe in Rust lifetimes / Lisp quotes is not a string; only treat
             # it as a quote when the language uses it for strings or characters.
-            if ch == "'" and language in ("rust", "commonlisp", "elisp", "clojure", "scheme"):
+            if ch == "'" and spec is not None and not spec.apostrophe_quotes:
                 i += 1
                 continue
             quote = ch

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from lsp_server.languages import ImportStyle, spec_for
 from lsp_server.repo.tags import ImportRef
 
 __all__ = ["PathView", "ResolvedImport", "resolve_imports"]
@@ -60,7 +61,6 @@ class ResolvedImport:
 
 
 _JS_EXTS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
-_JS_LANGS = frozenset({"javascript", "typescript", "tsx"})
 
 
 def _norm(path: str) -> str | None:
@@ -339,19 +339,15 @@ def _resolve_include(view: PathView, current: str, ref: ImportRef) -> ResolvedIm
 
 _Resolver = Callable[[PathView, str, ImportRef], "ResolvedImport | list[ResolvedImport] | None"]
 
-_RESOLVERS: dict[str, _Resolver] = {
+_RESOLVERS: dict[ImportStyle, _Resolver] = {
     "python": _resolve_python,
-    "javascript": _resolve_js,
-    "typescript": _resolve_js,
-    "tsx": _resolve_js,
+    "ecma": _resolve_js,
     "java": _resolve_java,
     "go": _resolve_go,
     "rust": _resolve_rust,
     "c": _resolve_include,
-    "cpp": _resolve_include,
-    "cuda": _resolve_include,
-    "objc": _resolve_include,
 }
+"""The resolver of each import style the language table names (``LanguageSpec.imports``)."""
 
 
 class _Memo:
@@ -393,7 +389,8 @@ def resolve_imports(
     third-party packages, other languages) are left out; the current file never
     resolves to itself.
     """
-    resolver = _RESOLVERS.get(language or "")
+    spec = spec_for(language)
+    resolver = _RESOLVERS.get(spec.imports) if spec is not None and spec.imports else None
     if resolver is None:
         return []
     view = _Memo(view)

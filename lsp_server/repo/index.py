@@ -40,7 +40,6 @@ from lsp_server.repo.walk import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "WATCHED_FILES_GLOB",
     "FileEntry",
     "IndexStats",
     "ProgressFn",
@@ -49,12 +48,6 @@ __all__ = [
 
 ProgressFn = Callable[[int, int | None, str], None]
 """``progress(done, total, message)``; ``total`` is None while it is not known yet."""
-
-WATCHED_FILES_GLOB = (
-    "**/*.{py,pyi,js,jsx,mjs,cjs,ts,tsx,mts,cts,java,go,rs,c,h,cc,cpp,cxx,hh,hpp,hxx,"
-    "cs,rb,php,lua,kt,swift,scala,sh}"
-)
-"""Glob for ``workspace/didChangeWatchedFiles`` registration (plus ``**/.gitignore``)."""
 
 _BINARY_SNIFF = 8192
 _PROGRESS_EVERY_S = 0.25

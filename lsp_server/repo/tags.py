@@ -1,6 +1,8 @@
 """Definitions and imports of one source file, extracted with tree-sitter tag queries.
 
-The queries are data files, ``queries/<language>-tags.scm``, with these captures:
+The queries are data files, ``queries/<stem>.scm`` (the language table's
+:attr:`~lsp_server.languages.LanguageSpec.tag_query` names each language's), with these
+captures:
 
 * ``@definition.<kind>`` on a whole definition (kind: ``function``, ``method``, ``class``,
   ``type``, ``constant``, ``macro``) and ``@name`` on its name;
@@ -29,7 +31,8 @@ from dataclasses import dataclass
 
 from tree_sitter import Node, Query, QueryCursor, QueryError
 
-from lsp_server.repo.parsing import get_language, get_parser
+from lsp_server.languages import BRACE_STUB, PYTHON_STUB, spec_for
+from lsp_server.syntax import get_language, get_parser
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +51,6 @@ __all__ = [
     "outline",
     "render_definition",
 ]
-
-_QUERY_FILES: dict[str, str] = {"tsx": "typescript"}
-"""Grammars that share another grammar's query file."""
 
 _KIND_RANK: dict[str, int] = {
     "method": 0,
@@ -167,7 +167,8 @@ def _read_query(stem: str) -> str | None:
 
 
 def _query_source(language: str) -> str | None:
-    source = _read_query(f"{_QUERY_FILES.get(language, language)}-tags")
+    spec = spec_for(language)
+    source = _read_query(spec.tag_query) if spec is not None and spec.tag_query else None
     if source is None:
         return None
     return _INCLUDE.sub(lambda m: _read_query(m.group(1)) or "", source)
@@ -224,13 +225,18 @@ def _text(node: Node) -> str:
     return data.decode("utf-8", "replace")
 
 
+_BODY_NODES = ("class_body", "field_declaration_list", "declaration_list", "function_body")
+"""Node types of a definition's body where the grammar gives it no ``body`` field."""
+
+
 def _header_end(node: Node) -> int:
     """Last line of ``node``'s signature: the line before its body (or where ``{`` is)."""
     body = node.child_by_field_name("body")
     if body is None:
-        # Some grammars name the body differently (C's declarators, TS class bodies).
+        # Some grammars name the body differently (C's declarators, TS class bodies) or
+        # not at all (Kotlin's).
         for child in node.named_children:
-            if child.type in ("class_body", "field_declaration_list", "declaration_list"):
+            if child.type in _BODY_NODES:
                 body = child
                 break
     start = node.start_point.row
@@ -373,6 +379,9 @@ def tags_from_tree(
     query = query or _query(language)
     if query is None:
         return EMPTY_TAGS
+    spec = spec_for(language)
+    # Rust's ``use a::{b, c::d}`` is one statement that imports several paths.
+    expand = spec is not None and spec.imports == "rust"
     by_node: dict[tuple[int, int], Tag] = {}
     imports: list[tuple[ImportRef, int, int]] = []
     """Each import with its statement's byte range."""
@@ -393,7 +402,7 @@ def tags_from_tree(
                 continue
             statement = captures["import"][0]
             span = (statement.start_byte, statement.end_byte)
-            if language == "rust" and ref.kind == "import":
+            if expand and ref.kind == "import":
                 imports.extend(
                     (ImportRef(path, None, alias, ref.line), *span)
                     for path, alias in expand_use(ref.source)
@@ -452,7 +461,8 @@ def _make_tag(node: Node, name: str, kind: str, language: str, owner: str | None
     """The tag of a definition node; ``owner``: the parent named by the query itself
     (``Name.member = function``), which no enclosing class gives."""
     outer = _outer(node)
-    if language == "python":
+    spec = spec_for(language)
+    if spec is not None and spec.docstrings:
         doc_start, doc_end = _python_docstring(node)
     else:
         doc_start, doc_end = _leading_comments(outer)
@@ -622,13 +632,6 @@ def opens_bracket(text: str) -> bool:
         elif ch in ")]}":
             depth -= 1
     return depth > 0
-
-
-PYTHON_STUB = "..."
-"""Python's body for left-out code: ``def f(x): ...`` is a complete definition."""
-BRACE_STUB = "/* ... */ }"
-"""A brace language's: ``f(x) { /* ... */ }`` is one too, where ``f(x) {`` alone, followed
-by the next header, reads as broken code the model may imitate."""
 
 
 def close_header(line: str, stub: str) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lsp_server.repo.parsing import language_for
+from lsp_server.languages import language_for, spec_for
 from lsp_server.safe_io import read_regular_file
 
 logger = logging.getLogger(__name__)
@@ -123,31 +123,6 @@ _SECRET_PATTERNS: tuple[str, ...] = (
 
 _SECRET_RE = re.compile("|".join(fnmatch.translate(p) for p in _SECRET_PATTERNS))
 
-_NOT_CODE = frozenset(
-    {
-        "json",
-        "yaml",
-        "toml",
-        "xml",
-        "markdown",
-        "html",
-        "css",
-        "scss",
-        "rst",
-        "latex",
-        "bibtex",
-        "ini",
-        "gitignore",
-        "gitattributes",
-        "sql",
-        "graphql",
-        "proto",
-        "svelte",
-        "vue",
-    }
-)
-"""Grammars known for a file type that is data or prose rather than code to complete from."""
-
 
 def is_secret(name: str) -> bool:
     """True when a file name looks like a secret (keys, ``.env`` files, credentials)."""
@@ -157,7 +132,8 @@ def is_secret(name: str) -> bool:
 def index_language(path: str) -> str | None:
     """The grammar of a source file worth indexing, or None (data, prose, unknown)."""
     language = language_for(None, path)
-    if language is None or language in _NOT_CODE:
+    spec = spec_for(language)
+    if language is None or (spec is not None and not spec.code):
         return None
     return language
 

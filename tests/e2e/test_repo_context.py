@@ -114,3 +114,62 @@ async def test_without_a_workspace_folder_only_the_file_goes_in(
     assert got is not None and got.items[0].insert_text == DEFAULT_COMPLETION
     tokens = await prompt_tokens_of_last(client)
     assert len(MAIN) - 10 < tokens < len(MAIN) + 20, tokens
+
+
+KOTLIN_SHAPES = """package geometry
+
+fun rectangleArea(width: Double, height: Double): Double {
+    return width * height
+}
+
+class Circle(val radius: Double) {
+    fun area(): Double {
+        return 3.14159 * radius * radius
+    }
+}
+"""
+KOTLIN_MAIN = (
+    "package geometry\n\n"
+    "fun floorArea(width: Double, height: Double, radius: Double): Double {\n"
+    "    val rug = Circle(radius)\n"
+    "    val area = rectangleArea(width, height) - rug.area()\n"
+    "    \n"
+    "}\n"
+)
+
+
+async def test_kotlin_workspace_completes_with_repository_context(
+    client: LanguageClient, tiny_model_path: Path, tmp_path: Path
+):
+    # Kotlin came in as one language-table entry plus a tag query: its files are indexed
+    # and a completion in one of them gets the other file ahead of it in the prompt.
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "Shapes.kt").write_text(KOTLIN_SHAPES)
+    main = src / "Main.kt"
+    main.write_text(KOTLIN_MAIN)
+    (tmp_path / ".git").mkdir()
+    root_uri = tmp_path.as_uri()
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("neovim"),
+            root_uri=root_uri,
+            workspace_folders=[types.WorkspaceFolder(uri=root_uri, name="ws")],
+            initialization_options={"model": str(tiny_model_path), "nThreads": 1},
+        )
+    )
+    await wait_progress_done(client)
+    ends = [
+        r.message or ""
+        for reports in client.progress_reports.values()
+        for r in reports
+        if isinstance(r, types.WorkDoneProgressEnd)
+    ]
+    # rectangleArea, Circle, Circle.area and floorArea: the tag query found them.
+    assert any(m.startswith("Indexed 2 files (4 symbols)") for m in ends), ends
+    open_doc(client, KOTLIN_MAIN, uri=main.as_uri(), lang="kotlin")
+    got = await inline(client, 5, 4, uri=main.as_uri())
+    assert got is not None and got.items[0].insert_text == DEFAULT_COMPLETION
+    tokens = await prompt_tokens_of_last(client)
+    # About a token per character: Shapes.kt (~230) went in ahead of Main.kt (~190).
+    assert tokens > len(KOTLIN_MAIN) + 150, tokens

@@ -19,8 +19,8 @@ from lsp_server.backends.llama_cpp import LlamaCppBackend
 from lsp_server.core import CompletionRequest, DocumentSnapshot
 from lsp_server.engine import Engine
 from lsp_server.registry import load_registry, local_path
-from lsp_server.repo.parsing import parse
 from lsp_server.settings import Settings
+from lsp_server.syntax import parse
 from tests.real.test_real_model import CASES, CURSOR, MODEL
 
 pytestmark = pytest.mark.real_model

@@ -19,8 +19,8 @@ from lsp_server.backends.llama_cpp import LlamaCppBackend
 from lsp_server.completion.pipeline import complete
 from lsp_server.core import CompletionRequest, DocumentSnapshot
 from lsp_server.registry import load_registry, local_path
-from lsp_server.repo.parsing import parse
 from lsp_server.settings import Settings
+from lsp_server.syntax import parse
 
 pytestmark = pytest.mark.real_model
 ROOT = Path(__file__).resolve().parents[2]

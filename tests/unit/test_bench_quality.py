@@ -18,7 +18,7 @@ from bench.scoring import (
     parses_ok,
     percentile,
 )
-from lsp_server.repo.parsing import count_errors, parse
+from lsp_server.syntax import count_errors, parse
 
 PY = '''import os
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_server.completion import context as context_module
-from lsp_server.completion.context import build_context, cached_count
+from lsp_server import tokens
+from lsp_server.completion.context import build_context
 from lsp_server.core import FimContext, Shape
-from lsp_server.repo.parsing import parse
+from lsp_server.syntax import parse
+from lsp_server.tokens import cached_count
 
 
 class WordCounter:
@@ -118,11 +119,11 @@ def test_counts_whole_lines_and_caches_them() -> None:
 
 
 def test_cached_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(context_module, "_CACHE_SIZE", 10)
+    monkeypatch.setattr(tokens, "_CACHE_SIZE", 10)
     counter = WordCounter()
     for i in range(50):
         assert cached_count(counter, f"line {i}\n") == 3
-    cache = context_module._cache_for(counter)
+    cache = tokens.token_cache(counter)
     assert cache is not None
     assert 0 < len(cache) <= 10
     assert "line 49\n" in cache

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bench.crossfile_holes import find_script_holes, require_refs, script_code_rows
 from lsp_server.repo.index import WorkspaceIndex
-from lsp_server.repo.parsing import parse
+from lsp_server.syntax import parse
 
 SHAPES_TS = """export class Foo {
   size = 1;

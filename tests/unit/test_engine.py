@@ -17,7 +17,7 @@ from lsp_server.backends.base import (
     ModelInfo,
     StopReason,
 )
-from lsp_server.completion.fim import get_template
+from lsp_server.backends.templates import get_template
 from lsp_server.core import CompletionRequest, DocumentSnapshot
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import BackendError, ModelLoadError

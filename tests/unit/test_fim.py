@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_server.completion.fim import (
+from lsp_server.backends.templates import (
     ALL_SPECIAL_TEXTS,
     FIM_TEMPLATES,
     detect_template,

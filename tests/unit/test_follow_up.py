@@ -21,7 +21,7 @@ from lsp_server.backends.base import (
     StopReason,
 )
 from lsp_server.backends.stopping import StopPolicy
-from lsp_server.completion.fim import get_template
+from lsp_server.backends.templates import get_template
 from lsp_server.completion.pipeline import PipelineResult
 from lsp_server.core import CompletionRequest, DocumentSnapshot
 from lsp_server.engine import FOLLOW_UP_PREDICT_MS, Engine, follow_up_settings

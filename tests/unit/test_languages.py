@@ -14,7 +14,8 @@ from lsp_server.completion.context import build_context
 from lsp_server.completion.postprocess import postprocess
 from lsp_server.completion.trigger import decide_shape
 from lsp_server.core import Shape
-from lsp_server.repo.parsing import ParsedDocument, count_errors, language_for, parse
+from lsp_server.languages import language_for
+from lsp_server.syntax import ParsedDocument, count_errors, parse
 
 CARET = "█"
 
@@ -76,6 +77,13 @@ CASES = [
         "class A {\n    int Twice(int x) {\n        █\n    }\n}\n",
         "return x * 2;\n    }\n",
         "return x * 2;",
+    ),
+    (
+        "kotlin",
+        "A.kt",
+        "class A {\n    fun twice(x: Int): Int {\n        █\n    }\n}\n",
+        "return x * 2\n    }\n\n    fun thrice(x: Int): Int = x * 3\n}\n",
+        "return x * 2",
     ),
     ("ruby", "a.rb", "def twice(x)\n  █\nend\n", "x * 2\nend\n\ndef other\nend\n", "x * 2"),
     (
@@ -191,7 +199,7 @@ BAD_INPUTS = [
 def test_bad_input_gives_a_sensible_completion_or_none(
     name: str, language_id: str, path: str, source: str, raw: str, expected: str | None
 ) -> None:
-    from lsp_server.completion.fim import QWEN
+    from lsp_server.backends.templates import QWEN
     from lsp_server.completion.prompt import render_fim_prompt
 
     offset = source.index(CARET)

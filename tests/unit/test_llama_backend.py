@@ -13,7 +13,7 @@ import pytest
 
 from lsp_server.backends.base import CancelToken, Generation, GenerationRequest, StopReason
 from lsp_server.backends.llama_cpp import _GGML_BLOCKS, LlamaCppBackend, read_gguf_header
-from lsp_server.completion.fim import get_template
+from lsp_server.backends.templates import get_template
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.core import FimContext, Prompt, Special
 from lsp_server.errors import BackendError, ModelLoadError

@@ -1,4 +1,4 @@
-"""Tests for lsp_server.repo.parsing: language lookup, parsers, incremental documents."""
+"""Tests for lsp_server.syntax (parsers, incremental documents) and language lookup."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import random
 import pytest
 from tree_sitter import Parser, Point, Tree
 
-from lsp_server.repo import parsing
-from lsp_server.repo.parsing import (
+from lsp_server import syntax
+from lsp_server.languages import LANGUAGES, language_for
+from lsp_server.syntax import (
     ParsedDocument,
     byte_offset,
     byte_to_offset,
     count_errors,
     get_parser,
-    language_for,
     parse,
     point_at,
 )
@@ -89,9 +89,7 @@ def test_language_for_unknown_is_none(language_id: str | None, path: str | None)
 
 
 def test_every_mapped_grammar_loads() -> None:
-    names = set(parsing._LANGUAGE_IDS.values()) | set(parsing._EXTENSIONS.values())
-    names |= set(parsing._FILENAMES.values())
-    names.discard("")
+    names = {spec.grammar for spec in LANGUAGES if spec.extensions or spec.filenames or spec.ids}
     missing = sorted(name for name in names if get_parser(name) is None)
     assert missing == []
 
@@ -172,7 +170,7 @@ def test_apply_edit_is_incremental(monkeypatch: pytest.MonkeyPatch) -> None:
     real = get_parser("python")
     assert real is not None
     recorder = _RecordingParser(real)
-    monkeypatch.setattr(parsing, "get_parser", lambda language: recorder)
+    monkeypatch.setattr(syntax, "get_parser", lambda language: recorder)
     doc = ParsedDocument("def f():\n    return 1\n", "python")
     old = doc.tree
     assert old is not None

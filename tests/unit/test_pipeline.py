@@ -12,8 +12,8 @@ from lsp_server.backends.base import (
     ModelInfo,
     StopReason,
 )
+from lsp_server.backends.templates import get_template
 from lsp_server.completion.cache import CacheHit, CompletionCache
-from lsp_server.completion.fim import get_template
 from lsp_server.completion.pipeline import (
     ALIGN_LINES,
     MIDDLE_RESERVE_QUANTUM,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_server.completion.fim import get_template
-from lsp_server.completion.prompt import comment_marker, render_fim_prompt
+from lsp_server.backends.templates import get_template
+from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.core import FimContext, Special
 
 CTX = FimContext(prefix="def add(a, b):\n    ", suffix="\n\nprint(add(1, 2))\n")
@@ -121,21 +121,6 @@ def test_repo_files_keep_the_static_part_first_for_the_kv_cache() -> None:
     # Everything before the current file's prefix is identical between keystrokes.
     cut = one.parts.index(Special("<|fim_prefix|>")) + 1
     assert one.parts[:cut] == two.parts[:cut]
-
-
-@pytest.mark.parametrize(
-    ("path", "language", "marker"),
-    [
-        ("a/b.py", None, "#"),
-        ("x.ts", None, "//"),
-        ("init.lua", None, "--"),
-        (None, "python", "#"),
-        ("noext", None, "//"),
-        ("C:\\src\\run.sh", None, "#"),
-    ],
-)
-def test_comment_marker(path: str | None, language: str | None, marker: str) -> None:
-    assert comment_marker(path, language) == marker
 
 
 def test_render_is_pure() -> None:

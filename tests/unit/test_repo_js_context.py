@@ -10,7 +10,7 @@ import pytest
 
 from lsp_server.repo.context import RepoContext
 from lsp_server.repo.index import WorkspaceIndex
-from lsp_server.repo.parsing import count_errors, parse
+from lsp_server.syntax import count_errors, parse
 
 FILLER_TS = "\n".join(
     f"export function filler{i}(a: number): number {{\n  return a + {i};\n}}\n" for i in range(150)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_server.repo.parsing import parse
 from lsp_server.repo.tags import (
     BRACE_STUB,
     expand_use,
@@ -15,6 +14,7 @@ from lsp_server.repo.tags import (
     outline,
     render_definition,
 )
+from lsp_server.syntax import parse
 
 PY = '''"""Module."""
 import os, a.b as ab

@@ -6,7 +6,7 @@ import pytest
 
 from lsp_server.completion.trigger import LINE_TOKEN_CAP, decide_shape, max_tokens_for
 from lsp_server.core import Shape
-from lsp_server.repo.parsing import parse
+from lsp_server.syntax import parse
 
 CARET = "█"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from lsp_server.completion.context import cached_count
 from lsp_server.repo.context.base import RankOptions, Snippet
+from lsp_server.tokens import cached_count
 
 
 def repo_budget(prompt_budget: int, share: float = 0.4, min_local: int = 256) -> int:

@@ -8,6 +8,7 @@ signatures), see :mod:`.snippets`.
 
 from __future__ import annotations
 
+from lsp_server.languages import language_for
 from lsp_server.repo.context.base import RankOptions, RepoView, Snippet
 from lsp_server.repo.context.cache import LockedLru
 from lsp_server.repo.context.current import Needs
@@ -15,10 +16,10 @@ from lsp_server.repo.context.snippets import (
     compact_text,
     definition_end,
     definition_text,
+    is_ecma,
     stub_for,
 )
 from lsp_server.repo.imports import ResolvedImport, resolve_imports
-from lsp_server.repo.parsing import language_for
 from lsp_server.repo.tags import FileTags, Tag
 
 Definition = tuple[str, int, int, str, str]
@@ -53,7 +54,7 @@ class Definitions:
         request (two imports may lead to one definition); it is updated.
         """
         tags_info = index.entry_tags(item.path)
-        js = language_for(None, item.path) in ("javascript", "typescript", "tsx")
+        js = is_ecma(item.path)
         # (A file of re-exports alone — an ``index.ts``, a package ``__init__.py`` — has
         # no tags of its own: its imports lead to the definitions.)
         if tags_info is None or not (tags_info.tags or tags_info.imports):
@@ -168,7 +169,7 @@ def locate(
     ``exports.a = …``) are the file's top-level definitions.
     """
     language = language_for(None, path)
-    js = language in ("javascript", "typescript", "tsx")
+    js = is_ecma(path)
     if info.exports:
         local = dict(info.exports)
         if parent is None:

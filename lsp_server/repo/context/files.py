@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from lsp_server.languages import BRACE_STUB
 from lsp_server.repo.context.base import RankOptions, RepoView, Snippet
 from lsp_server.repo.context.budget import MAX_CHARS_PER_TOKEN
 from lsp_server.repo.context.cache import LockedLru
 from lsp_server.repo.context.snippets import stub_for
-from lsp_server.repo.tags import BRACE_STUB, Tag, closing_line, outline
+from lsp_server.repo.tags import Tag, closing_line, outline
 
 
 class FileCandidates:

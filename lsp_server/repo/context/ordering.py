@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lsp_server.completion.prompt import comment_marker
+from lsp_server.languages import comment_marker
 from lsp_server.repo.context.base import RepoView, Snippet
 
 

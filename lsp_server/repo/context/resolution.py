@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from lsp_server.languages import language_for
 from lsp_server.repo.context.base import RepoView
 from lsp_server.repo.context.cache import LockedLru
 from lsp_server.repo.imports import ResolvedImport, resolve_imports
-from lsp_server.repo.parsing import language_for, parse
 from lsp_server.repo.tags import ImportRef, imports_from_tree
+from lsp_server.syntax import parse
 
 
 class ImportResolver:

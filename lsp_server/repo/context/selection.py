@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Tree
 
+from lsp_server.languages import language_for
 from lsp_server.repo.context.base import RankOptions, RepoView, Snippet
 from lsp_server.repo.context.budget import exact_cost, fill_budget
 from lsp_server.repo.context.cache import LockedLru
@@ -19,7 +20,6 @@ from lsp_server.repo.context.ordering import render
 from lsp_server.repo.context.resolution import ImportResolver
 from lsp_server.repo.context.similarity import Similarity, similarity_files
 from lsp_server.repo.context.words import ATTR, identifiers
-from lsp_server.repo.parsing import language_for
 from lsp_server.repo.tags import imports_from_tree
 
 

@@ -7,11 +7,9 @@ it is not code, and the model would imitate it.
 
 from __future__ import annotations
 
+from lsp_server.languages import PYTHON_STUB, language_for, spec_for
 from lsp_server.repo.context.base import RankOptions
-from lsp_server.repo.parsing import language_for
 from lsp_server.repo.tags import (
-    BRACE_STUB,
-    PYTHON_STUB,
     Tag,
     body_indent,
     close_header,
@@ -20,11 +18,6 @@ from lsp_server.repo.tags import (
     opens_bracket,
     outline,
     render_definition,
-)
-
-_BRACE_LANGUAGES = frozenset(
-    {"javascript", "typescript", "tsx", "java", "c", "cpp", "c_sharp", "go", "rust", "php"}
-    | {"kotlin", "scala", "swift", "dart"}
 )
 
 
@@ -36,10 +29,14 @@ def stub_for(display: str) -> str:
     brace language's ``f(x) { /* ... */ }`` are whole definitions. Other languages'
     outlines keep their headers as they are.
     """
-    language = language_for(None, display)
-    if language == "python":
-        return PYTHON_STUB
-    return BRACE_STUB if language in _BRACE_LANGUAGES else ""
+    spec = spec_for(language_for(None, display))
+    return spec.stub if spec is not None else ""
+
+
+def is_ecma(path: str) -> bool:
+    """Whether ``path`` is JavaScript or TypeScript (default exports, CommonJS)."""
+    spec = spec_for(language_for(None, path))
+    return spec is not None and spec.imports == "ecma"
 
 
 def definition_text(

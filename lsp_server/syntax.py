@@ -1,9 +1,11 @@
-"""Language lookup and tree-sitter parsing for open documents.
+"""Tree-sitter parsing: grammars, per-thread parsers and incrementally parsed documents.
 
-Maps an LSP ``languageId`` (or a file extension) to a grammar of
-``tree-sitter-language-pack``, hands out cached parsers, and keeps one syntax tree
-per open document up to date incrementally (``tree.edit`` + reparse with the old
-tree) as ``didChange`` edits arrive.
+Loads the grammars of ``tree-sitter-language-pack`` (named as in
+:mod:`lsp_server.languages`, which maps documents to them), hands out cached parsers,
+and keeps one syntax tree per open document up to date incrementally (``tree.edit`` +
+reparse with the old tree) as ``didChange`` edits arrive. This is the ground floor
+every syntax-aware stage stands on: the workspace index, the trigger, the context
+builder and post-processing.
 
 Offsets everywhere else in coder-lsp are indices into the Python ``str``; tree-sitter
 works in UTF-8 bytes and (row, byte-column) points. The helpers here do that
@@ -14,12 +16,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 import typing
 
 import tree_sitter_language_pack as tslp
 from tree_sitter import Language, Node, Parser, Point, Tree
+
+from lsp_server.languages import KNOWN_GRAMMARS
 
 logger = logging.getLogger(__name__)
 
@@ -30,219 +33,10 @@ __all__ = [
     "count_errors",
     "get_language",
     "get_parser",
-    "language_for",
     "node_at",
     "parse",
     "point_at",
 ]
-
-KNOWN_GRAMMARS: frozenset[str] = frozenset(typing.get_args(tslp.SupportedLanguage))
-"""Every grammar name the installed language pack can load."""
-
-# LSP language identifiers (VS Code's list plus common editor spellings) whose grammar
-# name differs from the identifier itself. Identifiers equal to a grammar name need no
-# entry: they are looked up in KNOWN_GRAMMARS directly.
-_LANGUAGE_IDS: dict[str, str] = {
-    "typescriptreact": "tsx",
-    "javascriptreact": "javascript",
-    "jsx": "javascript",
-    "js": "javascript",
-    "ts": "typescript",
-    "shellscript": "bash",
-    "shell": "bash",
-    "sh": "bash",
-    "zsh": "bash",
-    "c#": "csharp",
-    "cs": "csharp",
-    "c++": "cpp",
-    "cuda-cpp": "cuda",
-    "objective-c": "objc",
-    "objective-cpp": "cpp",
-    "objcpp": "cpp",
-    "golang": "go",
-    "rs": "rust",
-    "py": "python",
-    "python3": "python",
-    "rb": "ruby",
-    "ps1": "powershell",
-    "pwsh": "powershell",
-    "dockercompose": "yaml",
-    "docker": "dockerfile",
-    "makefile": "make",
-    "tex": "latex",
-    "jsonc": "json",
-    "json5": "json",
-    "restructuredtext": "rst",
-    "terraform-vars": "hcl",
-    "tf": "terraform",
-    "fsharp": "fsharp",
-    "vb": "",
-    "plaintext": "",
-    "text": "",
-}
-
-_EXTENSIONS: dict[str, str] = {
-    ".py": "python",
-    ".pyi": "python",
-    ".pyw": "python",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascript",
-    ".ts": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-    ".tsx": "tsx",
-    ".java": "java",
-    ".go": "go",
-    ".rs": "rust",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".cxx": "cpp",
-    ".c++": "cpp",
-    ".hh": "cpp",
-    ".hpp": "cpp",
-    ".hxx": "cpp",
-    ".ipp": "cpp",
-    ".cs": "csharp",
-    ".rb": "ruby",
-    ".rake": "ruby",
-    ".gemspec": "ruby",
-    ".php": "php",
-    ".lua": "lua",
-    ".sh": "bash",
-    ".bash": "bash",
-    ".zsh": "bash",
-    ".kt": "kotlin",
-    ".kts": "kotlin",
-    ".swift": "swift",
-    ".scala": "scala",
-    ".sc": "scala",
-    ".dart": "dart",
-    ".ex": "elixir",
-    ".exs": "elixir",
-    ".erl": "erlang",
-    ".hrl": "erlang",
-    ".hs": "haskell",
-    ".ml": "ocaml",
-    ".mli": "ocaml_interface",
-    ".jl": "julia",
-    ".r": "r",
-    ".pl": "perl",
-    ".pm": "perl",
-    ".zig": "zig",
-    ".nim": "nim",
-    ".clj": "clojure",
-    ".cljs": "clojure",
-    ".el": "elisp",
-    ".lisp": "commonlisp",
-    ".scm": "scheme",
-    ".rkt": "racket",
-    ".m": "objc",
-    ".mm": "objc",
-    ".cu": "cuda",
-    ".cuh": "cuda",
-    ".html": "html",
-    ".htm": "html",
-    ".css": "css",
-    ".scss": "scss",
-    ".json": "json",
-    ".yaml": "yaml",
-    ".yml": "yaml",
-    ".toml": "toml",
-    ".xml": "xml",
-    ".sql": "sql",
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".vue": "vue",
-    ".svelte": "svelte",
-    ".tf": "terraform",
-    ".hcl": "hcl",
-    ".proto": "proto",
-    ".graphql": "graphql",
-    ".gql": "graphql",
-    ".ps1": "powershell",
-    ".fish": "fish",
-    ".vim": "vim",
-    ".cmake": "cmake",
-    ".mk": "make",
-    ".nix": "nix",
-    ".sol": "solidity",
-    ".v": "verilog",
-    ".sv": "verilog",
-    ".vhd": "vhdl",
-    ".vhdl": "vhdl",
-    ".f90": "fortran",
-    ".f95": "fortran",
-    ".groovy": "groovy",
-    ".gradle": "groovy",
-    ".pas": "pascal",
-    ".d": "d",
-    ".elm": "elm",
-    ".gleam": "gleam",
-    ".hx": "haxe",
-    ".odin": "odin",
-    ".tcl": "tcl",
-    ".glsl": "glsl",
-    ".hlsl": "hlsl",
-    ".wgsl": "wgsl",
-    ".ini": "ini",
-    ".rst": "rst",
-    ".tex": "latex",
-    ".bib": "bibtex",
-    ".star": "starlark",
-    ".bzl": "starlark",
-    ".fs": "fsharp",
-    ".fsx": "fsharp",
-    ".purs": "purescript",
-    ".luau": "luau",
-}
-
-_FILENAMES: dict[str, str] = {
-    "makefile": "make",
-    "gnumakefile": "make",
-    "dockerfile": "dockerfile",
-    "cmakelists.txt": "cmake",
-    "build": "starlark",
-    "build.bazel": "starlark",
-    "workspace": "starlark",
-    "gemfile": "ruby",
-    "rakefile": "ruby",
-    ".bashrc": "bash",
-    ".zshrc": "bash",
-    ".profile": "bash",
-    "meson.build": "meson",
-    ".gitignore": "gitignore",
-    ".gitattributes": "gitattributes",
-}
-
-
-def language_for(language_id: str | None, path: str | None) -> str | None:
-    """Name the tree-sitter grammar for a document, or None when none is known.
-
-    The LSP ``languageId`` wins; the file name and then its extension are the fallback.
-    Never raises: an unknown language simply has no grammar.
-    """
-    if language_id:
-        key = language_id.strip().lower()
-        mapped = _LANGUAGE_IDS.get(key)
-        if mapped is not None:
-            if mapped:
-                return mapped
-        elif key in KNOWN_GRAMMARS:
-            return key
-    if path:
-        name = os.path.basename(path).lower()
-        by_name = _FILENAMES.get(name)
-        if by_name is not None:
-            return by_name
-        ext = os.path.splitext(name)[1]
-        by_ext = _EXTENSIONS.get(ext)
-        if by_ext is not None:
-            return by_ext
-    return None
 
 
 @functools.cache
