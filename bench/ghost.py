@@ -286,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(
             json.dumps({"summary": rows, "runs": [asdict(r) for r in runs]}, indent=1)
         )
-    return 0
+    # A failed run is a finding, not a figure: say so in the exit status too.
+    return 1 if any(r.error for r in runs) else 0
 
 
 if __name__ == "__main__":
