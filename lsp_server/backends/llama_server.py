@@ -306,7 +306,7 @@ def wait_until_ready(engine: EngineConnection, wait_s: float) -> None:
 
 def _local_vocab(path: str | Path, template: str | None) -> tuple[Any, FimTemplate, frozenset[int]]:
     """A vocabulary-only load of ``path``: (tokenizer, template, control ids)."""
-    from lsp_server.backends.llama_cpp import LlamaTokenizer
+    from lsp_server.backends.llama_tokenizer import LlamaTokenizer
 
     try:
         tokenizer, _metadata = LlamaTokenizer.load_vocab(path, template=template)

@@ -106,7 +106,7 @@ class OllamaBackend:
             EngineError: unreachable, the model is not there, or it failed to load.
             ModelLoadError: the local vocabulary cannot be read or has no FIM tokens.
         """
-        from lsp_server.backends.llama_cpp import LlamaTokenizer
+        from lsp_server.backends.llama_tokenizer import LlamaTokenizer
 
         engine = EngineConnection(url, api_key)
         version = (engine.request_json("GET", "/api/version") or {}).get("version", "?")

@@ -111,7 +111,7 @@ class OpenAICompletionsBackend:
             EngineError: unreachable, refused the key, or still loading.
             ModelLoadError: the vocabulary cannot be read or has no FIM tokens.
         """
-        from lsp_server.backends.llama_cpp import LlamaTokenizer
+        from lsp_server.backends.llama_tokenizer import LlamaTokenizer
 
         engine = EngineConnection(url, api_key)
         listing = engine.request_json("GET", "/v1/models") or {}
