@@ -23,14 +23,14 @@ Work happens on ``\\n``-only text; the result uses the document's line ending ag
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tree_sitter import Node, Parser, Point
 
+from lsp_server.completion.scan import CodeScan
 from lsp_server.completion.trigger import opens_body
 from lsp_server.core import Completion, FimContext, Shape
 from lsp_server.languages import line_comment_markers, spec_for
@@ -185,44 +185,6 @@ def _unclosed(document: str, open_brackets: list[str]) -> tuple[str, ...]:
     return tuple(extra)
 
 
-@functools.cache
-def _bracket_tokens(markers: tuple[str, ...]) -> re.Pattern[str]:
-    """The characters :func:`_track_brackets` acts on, plus the comment markers."""
-    parts = [r"\\", "[\"'`]", r"[()\[\]{}]", "\n", *(re.escape(m) for m in markers)]
-    return re.compile("|".join(parts))
-
-
-def _code_tokens(text: str, markers: tuple[str, ...]) -> Iterator[tuple[int, str]]:
-    """``(offset, token)`` of the brackets and line-comment markers outside strings.
-
-    After a comment marker the scan resumes at the end of its line. Only the characters
-    that matter are visited (a regex finds them), which keeps this fast on the
-    4,000-char windows scanned for every completion.
-    """
-    quote: str | None = None
-    skip_to = 0
-    for match in _bracket_tokens(markers).finditer(text):
-        i = match.start()
-        if i < skip_to:
-            continue
-        tok = match.group()
-        if quote is not None:
-            if tok == "\\":
-                skip_to = i + 2  # the escaped character is part of the string
-            elif tok == quote or (tok == "\n" and quote != "`"):
-                quote = None
-        elif tok in ('"', "'", "`"):
-            quote = tok
-        elif tok not in ("\\", "\n"):
-            yield i, tok
-            if tok not in _OPENERS and tok not in _CLOSERS:
-                # A line comment: resume at the end of its line.
-                end = text.find("\n", i)
-                if end < 0:
-                    return
-                skip_to = end
-
-
 def _track_brackets(
     text: str, stack: list[str], markers: tuple[str, ...], *, closing_only: bool
 ) -> None:
@@ -233,7 +195,7 @@ def _track_brackets(
     and only surplus closers pop ``stack``; scanning stops once ``stack`` is empty.
     """
     local: list[str] = []
-    for _, tok in _code_tokens(text, markers):
+    for _, tok in CodeScan(text, markers):
         if tok in _OPENERS:
             (local if closing_only else stack).append(tok)
         elif tok in _CLOSERS:
@@ -379,28 +341,15 @@ def _scan_brackets(line: str, depth: list[str], markers: tuple[str, ...]) -> int
     Skips string literals and line comments (by the language's markers) so brackets
     inside them do not count.
     """
-    quote: str | None = None
-    i = 0
-    n = len(line)
-    while i < n:
-        ch = line[i]
-        if quote is not None:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in "\"'`":
-            quote = ch
-        elif ch in _OPENERS:
-            depth.append(ch)
-        elif ch in _CLOSERS:
-            if not depth or depth[-1] != _CLOSERS[ch]:
+    for i, tok in CodeScan(line, markers):
+        if tok in _OPENERS:
+            depth.append(tok)
+        elif tok in _CLOSERS:
+            if not depth or depth[-1] != _CLOSERS[tok]:
                 return i
             depth.pop()
-        elif any(line.startswith(m, i) for m in markers):
+        else:  # a line comment: nothing after it counts
             return None
-        i += 1
     return None
 
 
@@ -541,7 +490,7 @@ def remove_suffix_overlap(text: str, cur: _Cursor) -> str:
 
 def _comment_start(line: str, markers: tuple[str, ...]) -> int | None:
     """Where a line comment starts in ``line`` (outside strings), or None."""
-    for i, tok in _code_tokens(line, markers):
+    for i, tok in CodeScan(line, markers):
         if tok in markers:
             return i
     return None
