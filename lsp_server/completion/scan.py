@@ -17,6 +17,10 @@ from collections.abc import Callable, Iterator
 QUOTES = "\"'`"
 """Characters that open (and close) a string literal."""
 BRACKETS = "()[]{}"
+OPENERS = {"(": ")", "[": "]", "{": "}"}
+"""Opening bracket -> its closer."""
+CLOSERS = {")": "(", "]": "[", "}": "{"}
+"""Closing bracket -> its opener."""
 
 
 @functools.cache
@@ -86,3 +90,17 @@ class CodeScan:
                     break
                 skip_to = end
         self.open_quote = quote
+
+
+def unclosed_openers(document: str, open_brackets: list[str]) -> tuple[str, ...]:
+    """Openers ``document`` has more of than closers, less those in ``open_brackets``.
+
+    A plain count over the whole text (C speed, strings and comments included): a
+    bracket inside a string can make it one off, and the re-parse check then has the last
+    word, since a closer the document does not need adds a syntax error.
+    """
+    extra: list[str] = []
+    for opener, closer in OPENERS.items():
+        missing = document.count(opener) - document.count(closer) - open_brackets.count(opener)
+        extra.extend(opener for _ in range(max(0, missing)))
+    return tuple(extra)
