@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +141,6 @@ class LlamaServerBackend(RemoteBackend):
             )
             return [int(t) for t in (answer or {}).get("tokens", [])]
 
-        def detok(ids: Sequence[int]) -> str:
-            answer = engine.request_json("POST", "/detokenize", {"tokens": list(ids)})
-            return str((answer or {}).get("content", ""))
-
         if vocab == REMOTE_TOKENIZER:
             local_path = None
         else:
@@ -178,7 +174,7 @@ class LlamaServerBackend(RemoteBackend):
                 if template
                 else chosen or _remote_template(remote, model_path or name)
             )
-            remote_tok = RemoteTokenizer(remote, chosen, detok)
+            remote_tok = RemoteTokenizer(remote, chosen)
             tokenizer, never_emit = remote_tok, remote_tok.never_emit
         assert chosen is not None
         info = ModelInfo(

@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,10 +178,6 @@ class LlamaTokenizer:
     def count_tokens(self, text: str) -> int:
         """Number of tokens ``text`` takes as plain text (no BOS)."""
         return len(self.tokenize(text))
-
-    def detokenize(self, ids: Sequence[int]) -> str:
-        """The text of ``ids``; control tokens give nothing."""
-        return b"".join(self.piece(i) for i in ids).decode("utf-8", errors="replace")
 
     def prompt_tokens(self, prompt: Prompt) -> list[int]:
         """The token ids ``prompt`` evaluates to (BOS, special parts, text parts)."""

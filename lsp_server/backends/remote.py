@@ -215,7 +215,6 @@ class RemoteTokenizer:
         self,
         remote: Callable[[str, bool], list[int]],
         template: FimTemplate,
-        detok: Callable[[Sequence[int]], str] | None = None,
     ) -> None:
         """Wrap ``remote``; the special tokens of ``template`` are looked up now.
 
@@ -224,7 +223,6 @@ class RemoteTokenizer:
             BackendError: the engine's vocabulary lacks one of the template's FIM tokens.
         """
         self._remote = remote
-        self._detok = detok
         self.template = template
         self._cache: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         self._lock = threading.Lock()
@@ -259,12 +257,6 @@ class RemoteTokenizer:
     def count_tokens(self, text: str) -> int:
         """Number of tokens ``text`` takes as plain text."""
         return len(self.tokenize(text))
-
-    def detokenize(self, ids: Sequence[int]) -> str:
-        """The text of ``ids`` (through the engine)."""
-        if self._detok is None:
-            raise BackendError("this engine cannot detokenize")
-        return self._detok(ids)
 
     def special_id(self, text: str) -> int | None:
         """The id of one of the template's special tokens."""
