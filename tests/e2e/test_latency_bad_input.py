@@ -13,7 +13,6 @@ older version of the line would end in the wrong letter.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from tests.e2e.rawlsp import RawClient
 from tests.e2e.test_lsp import ENDLESS_OPTIONS, SOURCE, URI, inline, open_doc, start
 from tests.tinymodel import write_tiny_model
 
@@ -170,24 +170,6 @@ async def test_document_changes_or_closes_mid_generation(
     assert status["state"] == "ready"
 
 
-def _frame(message: dict) -> bytes:
-    body = json.dumps(message).encode()
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
-
-
-async def _read_message(reader: asyncio.StreamReader) -> dict:
-    length = 0
-    while True:
-        line = await reader.readline()
-        if not line:
-            raise EOFError("server closed stdout")
-        if line in (b"\r\n", b"\n"):
-            break
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    return json.loads(await reader.readexactly(length))
-
-
 async def test_client_that_stops_reading_for_a_while(echo_model_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -200,72 +182,36 @@ async def test_client_that_stops_reading_for_a_while(echo_model_path: Path) -> N
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdin is not None and proc.stdout is not None
-    stdin, stdout = proc.stdin, proc.stdout
-
-    async def until_response(msg_id: object) -> dict:
-        while True:
-            message = await _read_message(stdout)
-            if message.get("id") == msg_id and "method" not in message:
-                return message
-            if "method" in message and "id" in message:  # a server->client request
-                stdin.write(_frame({"jsonrpc": "2.0", "id": message["id"], "result": None}))
-
+    client = RawClient(proc.stdout, proc.stdin)
     try:
         caps = {"textDocument": {"inlineCompletion": {}}}
         options = {"model": str(echo_model_path), "nThreads": 1}
-        stdin.write(
-            _frame(
-                {
-                    "jsonrpc": "2.0",
-                    "id": 0,
-                    "method": "initialize",
-                    "params": {"capabilities": caps, "initializationOptions": options},
-                }
-            )
-        )
-        await asyncio.wait_for(until_response(0), timeout=10)
-        stdin.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        init = {"capabilities": caps, "initializationOptions": options}
+        await client.response(client.request("initialize", init, msg_id=0))
+        client.notify("initialized", {})
         doc = {"uri": URI, "languageId": "python", "version": 1, "text": LINE_PREFIX + "d\n"}
-        stdin.write(
-            _frame(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "textDocument/didOpen",
-                    "params": {"textDocument": doc},
-                }
-            )
-        )
-
-        def completion(msg_id: int) -> bytes:
-            position = {"line": 0, "character": len(LINE_PREFIX) + 1}
-            params = {
-                "textDocument": {"uri": URI},
-                "position": position,
-                "context": {"triggerKind": 2},
-            }
-            return _frame(
-                {
-                    "jsonrpc": "2.0",
-                    "id": msg_id,
-                    "method": "textDocument/inlineCompletion",
-                    "params": params,
-                }
-            )
-
+        client.notify("textDocument/didOpen", {"textDocument": doc})
+        params = {
+            "textDocument": {"uri": URI},
+            "position": {"line": 0, "character": len(LINE_PREFIX) + 1},
+            "context": {"triggerKind": 2},
+        }
         # 600 requests (more answers than a pipe holds) while nobody reads stdout.
         for msg_id in range(1, 601):
-            stdin.write(completion(msg_id))
-        await stdin.drain()
+            client.request("textDocument/inlineCompletion", params, msg_id=msg_id)
+        await proc.stdin.drain()
         await asyncio.sleep(2.0)
         assert proc.returncode is None  # still running
-        # Reading again: every request is answered, and a new one promptly.
+        # Reading again: every request is answered, and a new one too.
         seen: set[int] = set()
         while len(seen) < 600:
-            message = await asyncio.wait_for(_read_message(stdout), timeout=20)
+            message = await client.read_message()
+            assert message is not None, "the server closed stdout"
             if isinstance(message.get("id"), int) and "method" not in message:
                 seen.add(message["id"])
-        stdin.write(completion(1000))
-        reply = await asyncio.wait_for(until_response(1000), timeout=5)
+        reply = await client.response(
+            client.request("textDocument/inlineCompletion", params, msg_id=1000)
+        )
         items = reply["result"]["items"]
         assert items and items[0]["insertText"] == "_d"
     finally:
