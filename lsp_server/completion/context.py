@@ -124,8 +124,13 @@ def _is_blank(line: str) -> bool:
     return not line.strip()
 
 
-def _fit_tail(chunk: str, budget: int, count: Callable[[str], int]) -> str:
-    """The longest tail of ``chunk`` that fits ``budget`` tokens (for over-long lines)."""
+def _fit(chunk: str, budget: int, count: Callable[[str], int], *, tail: bool) -> str:
+    """The longest tail (or head) of ``chunk`` that fits ``budget`` tokens (for over-long
+    lines)."""
+
+    def part(keep: int) -> str:
+        return chunk[len(chunk) - keep :] if tail else chunk[:keep]
+
     if budget <= 0:
         return ""
     cost = count(chunk)
@@ -133,28 +138,12 @@ def _fit_tail(chunk: str, budget: int, count: Callable[[str], int]) -> str:
     # A few proportional shrink steps are enough; each step is one tokenizer call.
     for _ in range(8):
         if cost <= budget:
-            return chunk[len(chunk) - keep :]
+            return part(keep)
         keep = int(keep * budget / max(cost, 1) * 0.9)
         if keep <= 0:
             return ""
-        cost = count(chunk[len(chunk) - keep :])
-    return chunk[len(chunk) - keep :] if cost <= budget else ""
-
-
-def _fit_head(chunk: str, budget: int, count: Callable[[str], int]) -> str:
-    """The longest head of ``chunk`` that fits ``budget`` tokens (for over-long lines)."""
-    if budget <= 0:
-        return ""
-    cost = count(chunk)
-    keep = len(chunk)
-    for _ in range(8):
-        if cost <= budget:
-            return chunk[:keep]
-        keep = int(keep * budget / max(cost, 1) * 0.9)
-        if keep <= 0:
-            return ""
-        cost = count(chunk[:keep])
-    return chunk[:keep] if cost <= budget else ""
+        cost = count(part(keep))
+    return part(keep) if cost <= budget else ""
 
 
 def build_context(
@@ -194,11 +183,11 @@ def build_context(
     # The cursor line itself is always in; only an over-long line is cut inside.
     before_cost = count(before)
     if before_cost > prefix_budget:
-        before = _fit_tail(before, prefix_budget, count)
+        before = _fit(before, prefix_budget, count, tail=True)
         before_cost = count(before)
     after_cost = count(after)
     if after_cost > suffix_budget + max(0, prefix_budget - before_cost):
-        after = _fit_head(after, suffix_budget + max(0, prefix_budget - before_cost), count)
+        after = _fit(after, suffix_budget + max(0, prefix_budget - before_cost), count, tail=False)
         after_cost = count(after)
 
     line_cost: dict[int, int] = {}

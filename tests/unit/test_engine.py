@@ -125,8 +125,7 @@ async def test_client_cancellation_finishes_into_the_cache():
     backend = SlowBackend(["return", " a", " +", " b"], delay=0.05)
     engine = engine_with(backend)
     task = asyncio.ensure_future(engine.complete(REQUEST))
-    while backend.running == 0:
-        await asyncio.sleep(0.005)
+    await until(lambda: backend.running > 0)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -168,8 +167,7 @@ async def test_newer_request_still_stops_a_client_cancelled_generation():
     backend = SlowBackend(["x"] * 10_000, delay=0.005)
     engine = engine_with(backend, max_tokens=10_000)
     task = asyncio.ensure_future(engine.complete(REQUEST))
-    while backend.running == 0:
-        await asyncio.sleep(0.005)
+    await until(lambda: backend.running > 0)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -276,8 +274,7 @@ async def test_closing_the_document_cancels_its_request():
     backend = SlowBackend(["x"] * 10_000, delay=0.005)
     engine = engine_with(backend, max_tokens=10_000)
     task = asyncio.ensure_future(engine.complete(REQUEST))
-    while backend.running == 0:
-        await asyncio.sleep(0.005)
+    await until(lambda: backend.running > 0)
     engine.cancel_document("file:///other.py")
     await asyncio.sleep(0.02)
     assert not task.done()
