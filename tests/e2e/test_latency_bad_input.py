@@ -29,6 +29,9 @@ from tests.tinymodel import write_tiny_model
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "lsp_server", "--stdio"])
 LETTERS = "abcdefgh"
 LINE_PREFIX = "x = "
+HANG_GUARD_S = 30.0
+"""How long a test waits for an answer before it fails: a guard against hangs, never a
+latency limit (timings belong to the benchmarks)."""
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +115,9 @@ async def test_flood_of_requests_stays_responsive_bounded_and_never_stale(
     stale = [(c, a) for c, a in stale if a not in ("", f"_{c}")]
     assert stale == []
     assert answer(results[-1]) == f"_{pending[-1][0]}"  # the last one was not superseded
-    # Still responsive: a fresh request is answered at once and correctly.
+    # Still responsive: a fresh request is answered, and correctly.
     last_char = pending[-1][0]
-    got = await asyncio.wait_for(request_at(client, column), timeout=2)
+    got = await asyncio.wait_for(request_at(client, column), timeout=HANG_GUARD_S)
     assert answer(got) == f"_{last_char}"
     assert rss_kb(pid) - rss_before < 100 * 1024  # bounded: no per-request growth
 
@@ -130,7 +133,7 @@ async def test_cancelling_requests_that_already_finished(
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=f"done-{n}"))
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="never-sent"))
     type_char(client, 2, len(LINE_PREFIX) + 1, "c")
-    got = await asyncio.wait_for(request_at(client, len(LINE_PREFIX) + 2), timeout=5)
+    got = await asyncio.wait_for(request_at(client, len(LINE_PREFIX) + 2), timeout=HANG_GUARD_S)
     assert answer(got) == "_c"
 
 
@@ -165,7 +168,7 @@ async def test_document_changes_or_closes_mid_generation(
         client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="coder-lsp.status")
         ),
-        timeout=2,
+        timeout=HANG_GUARD_S,
     )
     assert status["state"] == "ready"
 
