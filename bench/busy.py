@@ -65,6 +65,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.latency import pct  # noqa: E402
+
 DEMO = ROOT / "examples" / "demo.py"
 DEMO_LINE, DEMO_COL = 7, 5  # 1-based, as scripts/try
 EXPECTED = "return cleaned == cleaned[::-1]"
@@ -321,14 +323,6 @@ def run_workers(
 # ---------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------
-
-
-def pct(values: list[float], q: float) -> float:
-    """The q-quantile by nearest rank; nan when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:

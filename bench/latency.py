@@ -113,12 +113,13 @@ class Script:
         return len(self.before) + sum(len(k) for k in self.keys[:n])
 
 
-def make_script(n_keys: int) -> Script:
-    """Cut the function body out of argparse.py and split it into keystrokes."""
+def make_script(n_keys: int, header: str = FUNCTION) -> Script:
+    """Cut ``header``'s body out of argparse.py and split it into keystrokes (a newline
+    plus the next line's indentation is one keystroke, as with an editor's auto-indent)."""
     src = SOURCE.read_text(encoding="utf-8")
-    start = src.index(FUNCTION) + len(FUNCTION)
-    # Skip the comment block that opens the body: type from the first code line.
-    while src[start:].lstrip(" ").startswith("#"):
+    start = src.index(header) + len(header)
+    # Skip the comment block or docstring that opens the body: type from the first code line.
+    while src[start:].lstrip(" ").startswith(("#", '"""')):
         start = src.index("\n", start) + 1
     end = src.index("\n    def ", start)  # the next method
     body = src[start:end].rstrip("\n")

@@ -50,9 +50,8 @@ from lsprotocol import types
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.latency import line_col, pct  # noqa: E402
+from bench.latency import Script, line_col, make_script, pct  # noqa: E402
 
-SOURCE = Path("/usr/lib/python3.11/argparse.py")
 METHODS = (
     "    def _parse_known_args(self, arg_strings, namespace):\n",
     "    def _get_values(self, action, arg_strings):\n",
@@ -66,45 +65,6 @@ METHODS = (
 """One method per user: each types different real code."""
 VERBOSE = False
 DEV_CACHE = Path(os.environ.get("CODER_LSP_DEV_CACHE", Path.home() / ".cache/coder-lsp-dev"))
-
-
-@dataclass(frozen=True)
-class Script:
-    """A document with one method body being typed into it."""
-
-    before: str
-    after: str
-    keys: list[str]
-
-    def text(self, n: int) -> str:
-        return self.before + "".join(self.keys[:n]) + self.after
-
-    def offset(self, n: int) -> int:
-        return len(self.before) + sum(len(k) for k in self.keys[:n])
-
-
-def make_script(header: str, n_keys: int) -> Script:
-    """Cut ``header``'s body out of argparse.py and split it into keystrokes (a newline
-    plus the next line's indentation is one keystroke, as with an editor's auto-indent)."""
-    src = SOURCE.read_text(encoding="utf-8")
-    start = src.index(header) + len(header)
-    while src[start:].lstrip(" ").startswith(("#", '"""')):
-        start = src.index("\n", start) + 1
-    end = src.index("\n    def ", start)
-    body = src[start:end].rstrip("\n")
-    keys: list[str] = []
-    i = 0
-    while i < len(body) and len(keys) < n_keys:
-        if body[i] == "\n":
-            j = i + 1
-            while j < len(body) and body[j] in " \t":
-                j += 1
-            keys.append(body[i:j])
-            i = j
-        else:
-            keys.append(body[i])
-            i += 1
-    return Script(before=src[:start], after="\n\n" + src[end:].lstrip("\n"), keys=keys)
 
 
 @dataclass
@@ -294,7 +254,7 @@ def server_cmd(*extra: str) -> list[str]:
 
 async def main_async(args: argparse.Namespace) -> None:
     counts = [int(n) for n in args.users.split(",")]
-    scripts = [make_script(METHODS[i % len(METHODS)], args.keys) for i in range(max(counts))]
+    scripts = [make_script(args.keys, METHODS[i % len(METHODS)]) for i in range(max(counts))]
     rows: list[dict[str, Any]] = []
     for n in counts:
         proc, url = start_llama_server(n, args.ctx, args.threads)

@@ -2,7 +2,8 @@
 
 Serving is the default. ``complete`` runs the same pipeline the server runs and prints the
 completion on stdout (figures on stderr). ``models list`` / ``models pull`` manage the
-registry's model files.
+registry's model files (the table and the progress bar are drawn here; the download
+itself is :mod:`lsp_server.download`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lsp_server import __version__
 from lsp_server.errors import CoderLspError, ModelNotDownloadedError
+from lsp_server.registry import ModelSpec, Registry, is_downloaded, local_path, models_dir
 from lsp_server.settings import Settings, parse_settings
 
 if TYPE_CHECKING:
@@ -317,20 +319,163 @@ def _workspace_context(
     return select
 
 
+# ---------------------------------------------------------------------------------------
+# ``models``: the registry table and a download progress bar
+
+
+def _human_size(spec: ModelSpec) -> str:
+    text = f"{spec.size_bytes / 1e9:.2f} GB"
+    return text if spec.size_exact else f"~{text}"
+
+
+def format_models_table(registry: Registry, *, directory: Path | None = None) -> str:
+    """The ``coder-lsp models list`` table: one row per model, the default marked ``*``.
+
+    Columns: name, size, training context, FIM template, hardware hint, and whether the
+    file is downloaded (with its path).
+    """
+    header = ("NAME", "SIZE", "CONTEXT", "TEMPLATE", "NEEDS (RAM / VRAM)", "DOWNLOADED")
+    rows: list[tuple[str, ...]] = []
+    for spec in registry:
+        mark = "*" if spec.name == registry.default_name else " "
+        path = local_path(spec, directory)
+        status = f"yes  {path}" if is_downloaded(spec, directory) else "no"
+        rows.append(
+            (
+                f"{mark} {spec.name}",
+                _human_size(spec),
+                f"{spec.context_length // 1024}K",
+                spec.template or "auto",
+                f"{spec.ram_gb:g} GB / {spec.vram_gb:g} GB",
+                status,
+            )
+        )
+    header = (f"  {header[0]}", *header[1:])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    lines = []
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    where = directory if directory is not None else models_dir()
+    lines.append("")
+    lines.append(f"* default model; files live in {where}")
+    for problem in registry.problems:
+        lines.append(f"warning: {problem}")
+    return "\n".join(lines)
+
+
+def render_progress(
+    done: int, total: int | None, label: str, speed_bps: float | None, *, width: int = 24
+) -> str:
+    """One progress line: label, bar, percent, MB done / total, MB/s.
+
+    Without ``total`` the bar and percent are left out; without ``speed_bps`` the speed.
+    """
+    speed = f" {speed_bps / 1e6:6.1f} MB/s" if speed_bps is not None else ""
+    if total:
+        fraction = min(max(done / total, 0.0), 1.0)
+        filled = int(fraction * width)
+        bar = "#" * filled + "-" * (width - filled)
+        return (
+            f"{label} [{bar}] {fraction * 100:5.1f}% {done / 1e6:7.1f}/{total / 1e6:.1f} MB{speed}"
+        )
+    return f"{label} {done / 1e6:7.1f} MB{speed}"
+
+
+class ProgressBar:
+    """A :data:`ProgressCallback` that draws on stderr (or ``stream``) for the CLI.
+
+    On a terminal it redraws one line at most every ``min_interval_s``; elsewhere (a log
+    file, CI) it writes a full line every ``log_interval_s`` so logs stay readable. The
+    speed counts only bytes fetched since the label first appeared, so a resumed
+    download does not look impossibly fast.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        min_interval_s: float = 0.1,
+        log_interval_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Draw on ``stream`` (default ``sys.stderr``); ``clock`` is injectable for tests."""
+        self._stream = stream if stream is not None else sys.stderr
+        self._clock = clock
+        try:
+            self._tty = self._stream.isatty()
+        except (AttributeError, ValueError):
+            self._tty = False
+        self._interval = min_interval_s if self._tty else log_interval_s
+        self._label: str | None = None
+        self._label_start = 0.0
+        self._label_base = 0
+        self._last_draw = float("-inf")
+        self._last_line = ""
+        self._finished = False
+
+    def __call__(self, done: int, total: int | None, label: str) -> None:
+        """Record progress; redraw when enough time passed or the file is complete."""
+        now = self._clock()
+        if label != self._label:
+            self._end_line()
+            self._label = label
+            self._label_start = now
+            self._label_base = done
+            self._last_draw = float("-inf")
+            self._finished = False
+        finished = total is not None and done >= total
+        if self._finished or (not finished and now - self._last_draw < self._interval):
+            return
+        self._last_draw = now
+        elapsed = now - self._label_start
+        speed = (done - self._label_base) / elapsed if elapsed > 0 else None
+        self._write(render_progress(done, total, label, speed))
+        if finished:
+            # Leave the finished line on screen; the next label starts a new one.
+            self._end_line()
+            self._finished = True
+
+    def _write(self, line: str) -> None:
+        if self._tty:
+            pad = " " * max(len(self._last_line) - len(line), 0)
+            self._stream.write(f"\r{line}{pad}")
+        else:
+            self._stream.write(line + "\n")
+        self._stream.flush()
+        self._last_line = line
+
+    def _end_line(self) -> None:
+        if self._tty and self._last_line:
+            self._stream.write("\n")
+            self._stream.flush()
+        self._last_line = ""
+
+    def close(self) -> None:
+        """Finish the current line."""
+        self._end_line()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _pull(name: str) -> Path:
-    from lsp_server.download import pull, stderr_progress
+    from lsp_server.download import pull
     from lsp_server.registry import load_registry
 
     spec = load_registry().get(name)
     print(f"coder-lsp: downloading {spec.name} ({spec.size_bytes / 1e6:.0f} MB)", file=sys.stderr)
-    path = pull(spec, progress=stderr_progress())
+    # Each finished file ends its own line, so no close() is needed after a success.
+    path = pull(spec, progress=ProgressBar(sys.stderr))
     print(f"coder-lsp: {spec.name} ready at {path}", file=sys.stderr)
     return path
 
 
 def cmd_models(args: argparse.Namespace) -> int:
     """``coder-lsp models list|pull``."""
-    from lsp_server.download import format_models_table
     from lsp_server.registry import load_registry
 
     if args.models_command == "list":

@@ -9,7 +9,7 @@ converting LSP positions (UTF-16 / UTF-8 / UTF-32) happens only in the protocol 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +96,3 @@ class Completion:
 
     text: str
     replace_chars: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class StageTimings:
-    """Milliseconds spent per pipeline stage, for logs and benchmarks."""
-
-    context_ms: float = 0.0
-    prompt_ms: float = 0.0
-    generate_ms: float = 0.0
-    postprocess_ms: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)

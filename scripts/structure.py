@@ -6,11 +6,12 @@ the floors below, never from a floor above (bottom to top):
 
 0. ground: ``core``, ``errors``, ``safe_io``, ``positions``, ``languages``, ``syntax``,
    ``tokens`` (and the package's ``__init__``);
-1. models and settings: ``backends``, ``registry``, ``settings``, ``settings_schema``;
+1. models and settings: ``backends``, ``gguf``, ``registry``, ``settings``,
+   ``settings_schema``;
 2. ``repo``: the workspace index and repository context;
 3. ``completion``: the pipeline's stages;
 4. the server: ``engine``, ``documents``, ``transport``, ``server``, ``download``,
-   ``cli``, ``__main__``.
+   ``fetch``, ``cli``, ``__main__``.
 
 The graph is read from the source's AST (nothing is imported), so lazy imports inside
 functions and ``TYPE_CHECKING`` imports count too: they are dependencies all the same.
@@ -33,12 +34,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "ground",
         ("__init__", "core", "errors", "safe_io", "positions", "languages", "syntax", "tokens"),
     ),
-    ("models and settings", ("backends", "registry", "settings", "settings_schema")),
+    ("models and settings", ("backends", "gguf", "registry", "settings", "settings_schema")),
     ("repo", ("repo",)),
     ("completion", ("completion",)),
     (
         "server",
-        ("engine", "documents", "transport", "server", "download", "cli", "__main__"),
+        ("engine", "documents", "transport", "server", "download", "fetch", "cli", "__main__"),
     ),
 )
 """Floors, bottom first: each names the top-level modules or sub-packages on it."""

@@ -47,6 +47,31 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+TINY_REPO, TINY_FILE = "acme/tiny-fim-GGUF", "tiny-fim.Q4_K_M.gguf"
+"""Where the stand-in hub serves the tiny test model (tests/tinymodel.py)."""
+TINY_HUB_SOURCE = f'kind = "huggingface"\nrepo = "{TINY_REPO}"\nfile = "{TINY_FILE}"'
+"""The models.toml source of the tiny model on the stand-in hub."""
+
+
+def tiny_registry(data: bytes, source: str = TINY_HUB_SOURCE) -> str:
+    """A models.toml with one entry, ``tiny-fim``: the model file ``data``, pinned by
+    size and sha256, downloadable from ``source`` (a ``[[…sources]]`` table's body)."""
+    return f"""
+[models."tiny-fim"]
+description = "tiny deterministic test model"
+file_name = "{TINY_FILE}"
+size_bytes = {len(data)}
+sha256 = "{hashlib.sha256(data).hexdigest()}"
+context_length = 2048
+template = "deepseek"
+ram_gb = 0.1
+vram_gb = 0.1
+
+[[models."tiny-fim".sources]]
+{source}
+"""
+
+
 def closed_port_url() -> str:
     """An http URL on 127.0.0.1 where nothing listens (connections are refused)."""
     with socket.socket() as sock:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,11 +27,6 @@ from lsp_server.core import Prompt
 
 if TYPE_CHECKING:
     from lsp_server.backends.templates import FimTemplate
-
-
-DEFAULT_MAX_PREDICT_MS = 3000.0
-"""Default hard limit on generation after the prompt is evaluated (see
-:attr:`GenerationRequest.max_predict_ms`)."""
 
 
 logger = logging.getLogger(__name__)
@@ -188,10 +183,6 @@ class Tokenizer(Protocol):
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens ``text`` takes as plain text."""
-        ...
-
-    def detokenize(self, ids: Sequence[int]) -> str:
-        """The text of ``ids`` (control tokens as nothing)."""
         ...
 
     def prompt_tokens(self, prompt: Prompt) -> list[int]:

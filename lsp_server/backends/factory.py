@@ -64,18 +64,13 @@ def connect_remote(settings: Settings) -> Backend:
                 f"backend kind {b.kind!r} needs a local vocabulary: set backend.tokenizer "
                 "(or model) to the served model's GGUF or registry name"
             )
-        if b.kind == "ollama":
-            from lsp_server.backends.ollama import OllamaBackend
+        from lsp_server.backends.ollama import OllamaBackend
 
-            return OllamaBackend.connect(
-                b.url,
-                vocab=vocab,
-                api_key=key,
-                model=b.model,
-                template=settings.template,
-                n_ctx=settings.n_ctx,
-            )
-        return OpenAICompletionsBackend.connect(
+        # Both take the same connection arguments; only the wire protocol differs.
+        kind: type[OllamaBackend] | type[OpenAICompletionsBackend] = (
+            OllamaBackend if b.kind == "ollama" else OpenAICompletionsBackend
+        )
+        return kind.connect(
             b.url,
             vocab=vocab,
             api_key=key,

@@ -23,7 +23,6 @@ import re
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -353,8 +352,3 @@ def sse_data(line: bytes) -> Any:
         return json.loads(payload)
     except ValueError:
         raise EngineError("engine sent a malformed event") from None
-
-
-def monotonic_ms() -> float:
-    """Milliseconds on the performance clock."""
-    return time.perf_counter() * 1000

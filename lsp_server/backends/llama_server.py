@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,13 @@ from lsp_server.backends.base import (
     Tokenizer,
 )
 from lsp_server.backends.http import EngineConnection, http_error, sse_data
-from lsp_server.backends.remote import Chunk, RemoteTokenizer, single_token, stream_generation
+from lsp_server.backends.remote import (
+    Chunk,
+    RemoteBackend,
+    RemoteTokenizer,
+    single_token,
+    stream_generation,
+)
 from lsp_server.backends.templates import (
     ALL_SPECIAL_TEXTS,
     FimTemplate,
@@ -41,7 +47,6 @@ from lsp_server.backends.templates import (
     get_template,
 )
 from lsp_server.errors import (
-    BackendError,
     ContextExceededError,
     EngineError,
     EngineLoadingError,
@@ -66,7 +71,7 @@ _STOP_TYPES = {"eos": StopReason.EOS, "word": StopReason.STOP, "limit": StopReas
 CAPABILITIES = Capabilities(prefix_cache=True, streaming=True, token_prompts=True)
 
 
-class LlamaServerBackend:
+class LlamaServerBackend(RemoteBackend):
     """A model served by llama-server; implements ``Backend``."""
 
     capabilities = CAPABILITIES
@@ -82,17 +87,11 @@ class LlamaServerBackend:
         tokenizer_kind: str = "remote",
     ) -> None:
         """Wrap a connected engine; use :meth:`connect` to create one."""
-        self.engine = engine
-        self._info = info
-        self.tokenizer = tokenizer
+        super().__init__(engine, info, tokenizer)
         self._never_emit = never_emit
         self.slot = slot
         self.tokenizer_kind = tokenizer_kind
         """"local" (a vocabulary on this machine) or "remote" (the engine's /tokenize)."""
-        self.last_body: dict[str, Any] | None = None
-        """The last /completion request body (for the golden test and debugging)."""
-        self.note = ""
-        """What the user should know about this connection (shown with the status)."""
 
     # -- connecting ---------------------------------------------------------------------
     @classmethod
@@ -142,10 +141,6 @@ class LlamaServerBackend:
             )
             return [int(t) for t in (answer or {}).get("tokens", [])]
 
-        def detok(ids: Sequence[int]) -> str:
-            answer = engine.request_json("POST", "/detokenize", {"tokens": list(ids)})
-            return str((answer or {}).get("content", ""))
-
         if vocab == REMOTE_TOKENIZER:
             local_path = None
         else:
@@ -179,7 +174,7 @@ class LlamaServerBackend:
                 if template
                 else chosen or _remote_template(remote, model_path or name)
             )
-            remote_tok = RemoteTokenizer(remote, chosen, detok)
+            remote_tok = RemoteTokenizer(remote, chosen)
             tokenizer, never_emit = remote_tok, remote_tok.never_emit
         assert chosen is not None
         info = ModelInfo(
@@ -203,15 +198,6 @@ class LlamaServerBackend:
         return backend
 
     # -- Backend protocol -------------------------------------------------------------
-    @property
-    def info(self) -> ModelInfo:
-        """The engine's model: name, (slot) context size, FIM template."""
-        return self._info
-
-    def count_tokens(self, text: str) -> int:
-        """Number of tokens ``text`` takes as plain text."""
-        return self.tokenizer.count_tokens(text)
-
     def prompt_tokens(self, prompt: Any) -> list[int]:
         """The token ids sent for ``prompt``."""
         return self.tokenizer.prompt_tokens(prompt)
@@ -226,13 +212,8 @@ class LlamaServerBackend:
             BackendError: the prompt does not fit the context.
         """
         started = time.perf_counter()
-        ids = self.tokenizer.prompt_tokens(request.prompt)
+        ids = self.fitting_prompt(request)
         n_ctx = self._info.n_ctx
-        if len(ids) >= n_ctx:
-            raise BackendError(
-                f"prompt has {len(ids)} tokens but the context holds {n_ctx}; "
-                "lower the context budget"
-            )
         body: dict[str, Any] = {
             "prompt": ids,
             "n_predict": max(0, min(request.max_tokens, n_ctx - len(ids))),
@@ -270,18 +251,9 @@ class LlamaServerBackend:
                 never_emit=self._never_emit,
             )
         except ContextExceededError as err:
-            if err.n_ctx and err.n_ctx < self._info.n_ctx:
-                self._info = ModelInfo(
-                    self._info.name, err.n_ctx, self._info.template, self._info.path
-                )
+            if err.n_ctx:
+                self.shrink_context(err.n_ctx)
             raise
-
-    def close(self) -> None:
-        """Close the connections (the engine keeps running)."""
-        self.engine.close()
-        closer: Callable[[], None] | None = getattr(self.tokenizer, "close", None)
-        if closer is not None:
-            closer()
 
 
 def wait_until_ready(engine: EngineConnection, wait_s: float) -> None:
@@ -306,7 +278,7 @@ def wait_until_ready(engine: EngineConnection, wait_s: float) -> None:
 
 def _local_vocab(path: str | Path, template: str | None) -> tuple[Any, FimTemplate, frozenset[int]]:
     """A vocabulary-only load of ``path``: (tokenizer, template, control ids)."""
-    from lsp_server.backends.llama_cpp import LlamaTokenizer
+    from lsp_server.backends.llama_tokenizer import LlamaTokenizer
 
     try:
         tokenizer, _metadata = LlamaTokenizer.load_vocab(path, template=template)

@@ -42,8 +42,13 @@ from lsp_server.backends.base import (
     StopReason,
 )
 from lsp_server.backends.http import EngineConnection, http_error
-from lsp_server.backends.remote import Chunk, render_text_prompt, stream_generation
-from lsp_server.errors import BackendError, EngineError
+from lsp_server.backends.remote import (
+    Chunk,
+    RemoteBackend,
+    render_text_prompt,
+    stream_generation,
+)
+from lsp_server.errors import EngineError
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +69,7 @@ _FIGURES = {
 }
 
 
-class OllamaBackend:
+class OllamaBackend(RemoteBackend):
     """A model served by Ollama; implements ``Backend``."""
 
     capabilities = CAPABILITIES
@@ -79,13 +84,9 @@ class OllamaBackend:
         keep_alive: str = KEEP_ALIVE,
     ) -> None:
         """Wrap a connected engine; use :meth:`connect` to create one."""
-        self.engine = engine
-        self._info = info
-        self.tokenizer = tokenizer
+        super().__init__(engine, info, tokenizer)
         self.model = model
         self.keep_alive = keep_alive
-        self.last_body: dict[str, Any] | None = None
-        """The last /api/generate body (for tests and debugging)."""
 
     @classmethod
     def connect(
@@ -106,7 +107,7 @@ class OllamaBackend:
             EngineError: unreachable, the model is not there, or it failed to load.
             ModelLoadError: the local vocabulary cannot be read or has no FIM tokens.
         """
-        from lsp_server.backends.llama_cpp import LlamaTokenizer
+        from lsp_server.backends.llama_tokenizer import LlamaTokenizer
 
         engine = EngineConnection(url, api_key)
         version = (engine.request_json("GET", "/api/version") or {}).get("version", "?")
@@ -155,15 +156,6 @@ class OllamaBackend:
         )
         return cls(engine, info, tokenizer, name, keep_alive=keep_alive)
 
-    @property
-    def info(self) -> ModelInfo:
-        """The served model's name, the num_ctx sent, and the FIM template."""
-        return self._info
-
-    def count_tokens(self, text: str) -> int:
-        """Number of tokens ``text`` takes (local vocabulary)."""
-        return int(self.tokenizer.count_tokens(text))
-
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         """Stream a completion from ``/api/generate``.
 
@@ -172,13 +164,8 @@ class OllamaBackend:
             BackendError: the prompt does not fit the context.
         """
         started = time.perf_counter()
-        n_prompt = len(self.tokenizer.prompt_tokens(request.prompt))
+        n_prompt = len(self.fitting_prompt(request))
         n_ctx = self._info.n_ctx
-        if n_prompt >= n_ctx:
-            raise BackendError(
-                f"prompt has {n_prompt} tokens but the context holds {n_ctx}; "
-                "lower the context budget"
-            )
         template = self._info.template
         # Ollama streams text, not token ids: the template's control tokens end the
         # generation as stop texts (the in-process backend stops at their ids).
@@ -211,13 +198,6 @@ class OllamaBackend:
             prompt_tokens=n_prompt,
             parse=parse_generate_line,
         )
-
-    def close(self) -> None:
-        """Close the connections (Ollama keeps the model for ``keep_alive``)."""
-        self.engine.close()
-        closer = getattr(self.tokenizer, "close", None)
-        if closer is not None:
-            closer()
 
 
 def context_length(model_info: dict[str, Any]) -> int | None:

@@ -41,11 +41,12 @@ from lsp_server.backends.http import EngineConnection, http_error, sse_data
 from lsp_server.backends.remote import (
     Chunk,
     EmptyStreamError,
+    RemoteBackend,
     render_text_prompt,
     stream_generation,
 )
 from lsp_server.backends.templates import ALL_SPECIAL_TEXTS, FimTemplate
-from lsp_server.errors import BackendError, CoderLspError, ContextExceededError, EngineError
+from lsp_server.errors import CoderLspError, ContextExceededError, EngineError
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ PROBES: tuple[str, ...] = (
 always, so none appear here)."""
 
 
-class OpenAICompletionsBackend:
+class OpenAICompletionsBackend(RemoteBackend):
     """A model behind an OpenAI-compatible completions endpoint; implements ``Backend``."""
 
     capabilities = CAPABILITIES
@@ -82,16 +83,12 @@ class OpenAICompletionsBackend:
         context_reported: bool = True,
     ) -> None:
         """Wrap a connected engine; use :meth:`connect` to create one."""
-        self.engine = engine
-        self._info = info
-        self.tokenizer = tokenizer
+        super().__init__(engine, info, tokenizer)
         self.model = model
         self.capabilities = TOKEN_PROMPTS if token_prompts else CAPABILITIES
         self.context_reported = context_reported
         """Whether the engine said its context size (else ``n_ctx`` is the setting's)."""
         self.note = note
-        """What the user should know about this connection (shown with the status)."""
-        self.last_body: dict[str, Any] | None = None
 
     @classmethod
     def connect(
@@ -111,7 +108,7 @@ class OpenAICompletionsBackend:
             EngineError: unreachable, refused the key, or still loading.
             ModelLoadError: the vocabulary cannot be read or has no FIM tokens.
         """
-        from lsp_server.backends.llama_cpp import LlamaTokenizer
+        from lsp_server.backends.llama_tokenizer import LlamaTokenizer
 
         engine = EngineConnection(url, api_key)
         listing = engine.request_json("GET", "/v1/models") or {}
@@ -159,15 +156,6 @@ class OpenAICompletionsBackend:
             context_reported=isinstance(engine_ctx, int),
         )
 
-    @property
-    def info(self) -> ModelInfo:
-        """The served model's name, context size and FIM template."""
-        return self._info
-
-    def count_tokens(self, text: str) -> int:
-        """Number of tokens ``text`` takes (local vocabulary)."""
-        return self.tokenizer.count_tokens(text)
-
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         """Stream a completion from ``/v1/completions``.
 
@@ -176,14 +164,9 @@ class OpenAICompletionsBackend:
             BackendError: the prompt does not fit the context.
         """
         started = time.perf_counter()
-        ids = self.tokenizer.prompt_tokens(request.prompt)
+        ids = self.fitting_prompt(request)
         n_prompt = len(ids)
         n_ctx = self._info.n_ctx
-        if n_prompt >= n_ctx:
-            raise BackendError(
-                f"prompt has {n_prompt} tokens but the context holds {n_ctx}; "
-                "lower the context budget"
-            )
         stops = [s for s in (*request.stop, *request.prompt.stop) if s]
         if self.capabilities.token_prompts:
             # vLLM: control tokens end generation by their ids (``stop_token_ids``, a vLLM
@@ -240,17 +223,7 @@ class OpenAICompletionsBackend:
     def _learn_context(self, err: ContextExceededError, sent: int) -> None:
         """Never assume more context than the engine has: shrink to what its error said
         (3/4 of what was sent when it said no number)."""
-        learned = err.n_ctx or sent * 3 // 4
-        if learned < self._info.n_ctx:
-            logger.info("the engine's context is %d tokens (was %d)", learned, self._info.n_ctx)
-            self._info = ModelInfo(self._info.name, learned, self._info.template, self._info.path)
-
-    def close(self) -> None:
-        """Close the connections."""
-        self.engine.close()
-        closer = getattr(self.tokenizer, "close", None)
-        if closer is not None:
-            closer()
+        self.shrink_context(err.n_ctx or sent * 3 // 4)
 
 
 def parse_completion_event(line: bytes) -> Chunk | None:

@@ -8,6 +8,8 @@
   ``should_stop``, time limits with the whole-lines rule), stops at a control token,
   closes the stream the moment the request is cancelled or the policy says stop, and
   turns the engine's own figures into a :class:`~lsp_server.backends.base.Generation`.
+* :class:`RemoteBackend` holds what each engine's backend class shares: the connection,
+  the model facts, the tokenizer, the context check and closing.
 * :func:`render_text_prompt` renders a prompt for engines that take a string, with any
   special-token text inside the user's code defused so it cannot become that token.
 """
@@ -26,7 +28,9 @@ from lsp_server.backends.base import (
     CancelToken,
     Generation,
     GenerationRequest,
+    ModelInfo,
     StopReason,
+    Tokenizer,
 )
 from lsp_server.backends.http import EngineConnection, ReadTimeout
 from lsp_server.backends.stopping import StopPolicy
@@ -46,6 +50,60 @@ string prompt: the engine then tokenizes it as text, never as the control token.
 class EmptyStreamError(EngineError):
     """The engine accepted the request (HTTP 200) and closed the stream without one event
     (llama-cpp-python's server does this for a prompt longer than its context)."""
+
+
+class RemoteBackend:
+    """The part of a remote engine's ``Backend`` that does not depend on its API.
+
+    Subclasses add ``connect`` (learning the engine's model) and ``generate``.
+    """
+
+    def __init__(self, engine: EngineConnection, info: ModelInfo, tokenizer: Tokenizer) -> None:
+        """Wrap a connected engine; subclasses' ``connect`` create one."""
+        self.engine = engine
+        self._info = info
+        self.tokenizer = tokenizer
+        self.last_body: dict[str, Any] | None = None
+        """The last request body sent (for tests and debugging)."""
+        self.note = ""
+        """What the user should know about this connection (shown with the status)."""
+
+    @property
+    def info(self) -> ModelInfo:
+        """The served model's name, the context size used, and the FIM template."""
+        return self._info
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` takes as plain text."""
+        return int(self.tokenizer.count_tokens(text))
+
+    def fitting_prompt(self, request: GenerationRequest) -> list[int]:
+        """The prompt's token ids.
+
+        Raises:
+            BackendError: the prompt does not fit the context.
+        """
+        ids = self.tokenizer.prompt_tokens(request.prompt)
+        n_ctx = self._info.n_ctx
+        if len(ids) >= n_ctx:
+            raise BackendError(
+                f"prompt has {len(ids)} tokens but the context holds {n_ctx}; "
+                "lower the context budget"
+            )
+        return ids
+
+    def shrink_context(self, n_ctx: int) -> None:
+        """Use at most ``n_ctx`` tokens of context from now on (the engine said so)."""
+        if n_ctx < self._info.n_ctx:
+            logger.info("the engine's context is %d tokens (was %d)", n_ctx, self._info.n_ctx)
+            self._info = ModelInfo(self._info.name, n_ctx, self._info.template, self._info.path)
+
+    def close(self) -> None:
+        """Close the connections (the engine keeps running) and free the tokenizer."""
+        self.engine.close()
+        closer: Callable[[], None] | None = getattr(self.tokenizer, "close", None)
+        if closer is not None:
+            closer()
 
 
 @dataclass(slots=True)
@@ -157,7 +215,6 @@ class RemoteTokenizer:
         self,
         remote: Callable[[str, bool], list[int]],
         template: FimTemplate,
-        detok: Callable[[Sequence[int]], str] | None = None,
     ) -> None:
         """Wrap ``remote``; the special tokens of ``template`` are looked up now.
 
@@ -166,7 +223,6 @@ class RemoteTokenizer:
             BackendError: the engine's vocabulary lacks one of the template's FIM tokens.
         """
         self._remote = remote
-        self._detok = detok
         self.template = template
         self._cache: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         self._lock = threading.Lock()
@@ -201,12 +257,6 @@ class RemoteTokenizer:
     def count_tokens(self, text: str) -> int:
         """Number of tokens ``text`` takes as plain text."""
         return len(self.tokenize(text))
-
-    def detokenize(self, ids: Sequence[int]) -> str:
-        """The text of ``ids`` (through the engine)."""
-        if self._detok is None:
-            raise BackendError("this engine cannot detokenize")
-        return self._detok(ids)
 
     def special_id(self, text: str) -> int | None:
         """The id of one of the template's special tokens."""

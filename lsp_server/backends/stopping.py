@@ -139,12 +139,3 @@ class StopPolicy:
         if self._budget_s is not None and "\n" in text:
             left.append(self._started + self._budget_s - now)
         return max(0.0, min(left)) if left else None
-
-
-def time_limited(reason: StopReason, text: str) -> str:
-    """The text a generation keeps given how it ended (the whole-lines rule).
-
-    For generators that learn the reason from elsewhere (an engine that stopped on its own
-    clock): TIMEOUT keeps whole lines only; every other reason keeps the text as it is.
-    """
-    return whole_lines(text) if reason is StopReason.TIMEOUT else text

@@ -25,7 +25,7 @@ from lsp_server.tokens import cached_count, token_cache
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PREFIX_SHARE", "build_context"]
+__all__ = ["PREFIX_SHARE", "build_context", "indent_columns", "indent_scope_starts"]
 
 PREFIX_SHARE = 0.75
 """Share of the token budget given to the prefix; the suffix gets the rest."""
@@ -124,8 +124,13 @@ def _is_blank(line: str) -> bool:
     return not line.strip()
 
 
-def _fit_tail(chunk: str, budget: int, count: Callable[[str], int]) -> str:
-    """The longest tail of ``chunk`` that fits ``budget`` tokens (for over-long lines)."""
+def _fit(chunk: str, budget: int, count: Callable[[str], int], *, tail: bool) -> str:
+    """The longest tail (or head) of ``chunk`` that fits ``budget`` tokens (for over-long
+    lines)."""
+
+    def part(keep: int) -> str:
+        return chunk[len(chunk) - keep :] if tail else chunk[:keep]
+
     if budget <= 0:
         return ""
     cost = count(chunk)
@@ -133,28 +138,12 @@ def _fit_tail(chunk: str, budget: int, count: Callable[[str], int]) -> str:
     # A few proportional shrink steps are enough; each step is one tokenizer call.
     for _ in range(8):
         if cost <= budget:
-            return chunk[len(chunk) - keep :]
+            return part(keep)
         keep = int(keep * budget / max(cost, 1) * 0.9)
         if keep <= 0:
             return ""
-        cost = count(chunk[len(chunk) - keep :])
-    return chunk[len(chunk) - keep :] if cost <= budget else ""
-
-
-def _fit_head(chunk: str, budget: int, count: Callable[[str], int]) -> str:
-    """The longest head of ``chunk`` that fits ``budget`` tokens (for over-long lines)."""
-    if budget <= 0:
-        return ""
-    cost = count(chunk)
-    keep = len(chunk)
-    for _ in range(8):
-        if cost <= budget:
-            return chunk[:keep]
-        keep = int(keep * budget / max(cost, 1) * 0.9)
-        if keep <= 0:
-            return ""
-        cost = count(chunk[:keep])
-    return chunk[:keep] if cost <= budget else ""
+        cost = count(part(keep))
+    return part(keep) if cost <= budget else ""
 
 
 def build_context(
@@ -194,11 +183,11 @@ def build_context(
     # The cursor line itself is always in; only an over-long line is cut inside.
     before_cost = count(before)
     if before_cost > prefix_budget:
-        before = _fit_tail(before, prefix_budget, count)
+        before = _fit(before, prefix_budget, count, tail=True)
         before_cost = count(before)
     after_cost = count(after)
     if after_cost > suffix_budget + max(0, prefix_budget - before_cost):
-        after = _fit_head(after, suffix_budget + max(0, prefix_budget - before_cost), count)
+        after = _fit(after, suffix_budget + max(0, prefix_budget - before_cost), count, tail=False)
         after_cost = count(after)
 
     line_cost: dict[int, int] = {}
@@ -298,7 +287,7 @@ def _enclosing_scopes(
     """(first, last) header rows of the scopes around the cursor, outermost first."""
     if tree is not None:
         return _tree_scopes(tree, row, byte_offset(text, offset))
-    return _indent_scopes(lines, row, len(indent.expandtabs(4)))
+    return _indent_scopes(lines, row, indent_columns(indent))
 
 
 def _tree_scopes(tree: Tree, row: int, byte: int) -> list[tuple[int, int]]:
@@ -348,20 +337,38 @@ def _header_last_row(node: Node) -> int:
 
 def _indent_scopes(lines: _Lines, row: int, width: int) -> list[tuple[int, int]]:
     """Scope headers by indentation: each non-blank line above that is less indented."""
-    scopes: list[tuple[int, int]] = []
-    current = width
-    r = row - 1
-    stop = max(0, row - _MAX_HEADER_SCAN)
-    while r >= stop and current > 0:
-        line = lines.line(r)
-        if not _is_blank(line):
-            w = len(_leading_ws(line).expandtabs(4))
-            if w < current and line.lstrip()[:1] not in ")]}":
-                scopes.append((r, r))
-                current = w
-        r -= 1
-    scopes.reverse()
-    return scopes
+    starts = indent_scope_starts(lines.text, lines.start(row), width)
+    return [(r, r) for r in map(lines.row_of, starts)]
+
+
+def indent_columns(line: str) -> int:
+    """The indentation of ``line`` in columns (spaces and tabs, a tab stop every 4)."""
+    return len(_leading_ws(line).expandtabs(4))
+
+
+def indent_scope_starts(text: str, pos: int, width: int) -> list[int]:
+    """Start offsets of the lines above ``pos`` that open the scopes around a line there.
+
+    Indentation-based, so it needs no syntax tree: walking up from the line that starts at
+    ``pos`` (at most ``_MAX_HEADER_SCAN`` lines), each non-blank line less indented than
+    ``width`` columns and than the last one found, and not starting with a closer, is the
+    header of one more enclosing scope. Outermost first.
+    """
+    found: list[int] = []
+    scanned = 0
+    while pos > 0 and width > 0 and scanned < _MAX_HEADER_SCAN:
+        start = text.rfind("\n", 0, pos - 1) + 1
+        line = text[start:pos]
+        pos = start
+        scanned += 1
+        if _is_blank(line):
+            continue
+        w = indent_columns(line)
+        if w < width and line.lstrip()[:1] not in ")]}":
+            found.append(start)
+            width = w
+    found.reverse()
+    return found
 
 
 class _BoundaryFinder:

@@ -32,7 +32,12 @@ from lsp_server.backends.base import (
     capabilities_of,
 )
 from lsp_server.completion.cache import CacheHit, CacheKey, CompletionCache
-from lsp_server.completion.context import PREFIX_SHARE, build_context
+from lsp_server.completion.context import (
+    PREFIX_SHARE,
+    build_context,
+    indent_columns,
+    indent_scope_starts,
+)
 from lsp_server.completion.postprocess import (
     MAX_STATEMENT_LINES,
     RuleTrace,
@@ -73,7 +78,6 @@ MIDDLE_RESERVE_QUANTUM = 256
 the budget when that is less; see :func:`middle_reserve`), so the window's budget — and
 with it the window — stays the same while the user types."""
 _MAX_HEADER_LINES = 8
-_MAX_HEADER_SCAN = 5000
 _WINDOW_MEMO_SIZE = 16
 
 
@@ -232,28 +236,13 @@ def early_stop(ctx: FimContext) -> Callable[[str], bool]:
     return block_done
 
 
-def _scope_headers(text: str, starts: list[int], top: int, width: int) -> list[str]:
-    """Lines above row ``top`` that open the scopes around a line indented ``width``.
-
-    ``starts`` holds the start offsets of rows ``top`` and up (``starts[i]`` is row
-    ``top - i``'s start, walking upwards), extended here as needed. Indentation-based so it
-    needs no tree: each non-blank line above that is less indented than the last one found.
-    """
-    found: list[str] = []
-    pos = starts[0]
-    scanned = 0
-    while pos > 0 and width > 0 and scanned < _MAX_HEADER_SCAN:
-        start = text.rfind("\n", 0, pos - 1) + 1
-        line = text[start:pos]
-        pos = start
-        scanned += 1
-        if not line.strip():
-            continue
-        w = _indent_width(line)
-        if w < width and line.lstrip()[:1] not in ")]}":
-            found.append(line if line.endswith("\n") else line + "\n")
-            width = w
-    found.reverse()
+def _scope_headers(text: str, top_start: int, width: int) -> list[str]:
+    """The innermost scope header lines above the row starting at ``top_start`` (see
+    :func:`~lsp_server.completion.context.indent_scope_starts`), each with its newline."""
+    found = [
+        text[start : text.find("\n", start) + 1]
+        for start in indent_scope_starts(text, top_start, width)
+    ]
     return found[-_MAX_HEADER_LINES:]
 
 
@@ -328,7 +317,7 @@ def _cut_window(
         # cursor line: its indentation changes as the user types it).
         above = stable[:cursor].rstrip()
         last = above[above.rfind("\n") + 1 :]
-        width = _indent_width(last) + (1 if last.rstrip()[-1:] in (":", "{", "(", "[") else 0)
+        width = indent_columns(last) + (1 if last.rstrip()[-1:] in (":", "{", "(", "[") else 0)
         cursor_row = stable.count("\n", 0, cursor)
         natural_top = cursor_row - (len(starts) - 1)
         step = _align_step(align_lines, cursor_row - natural_top)
@@ -336,7 +325,7 @@ def _cut_window(
         while True:
             aligned = min(aligned, cursor_row)
             index = cursor_row - aligned
-            headers = _scope_headers(stable, starts[index:], aligned, width)
+            headers = _scope_headers(stable, starts[index], width)
             header = "".join(headers)
             rows_cost = sum(count(stable[starts[i + 1] : starts[i]]) for i in range(index))
             if aligned >= cursor_row or rows_cost + count(header) <= allowance:

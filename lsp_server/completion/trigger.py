@@ -22,6 +22,7 @@ import re
 
 from tree_sitter import Node, Tree
 
+from lsp_server.completion.scan import BRACKETS, QUOTES, CodeScan
 from lsp_server.core import Shape
 from lsp_server.languages import BLOCK_COMMENT_ENDS, line_comment_markers, spec_for
 from lsp_server.syntax import byte_offset, node_at
@@ -264,31 +265,22 @@ def _in_comment_or_string(
 def _line_in_comment_or_string(before: str, language: str | None) -> bool:
     """Line-only check: an open quote or a line-comment marker before the cursor."""
     markers = line_comment_markers(language)
+    # A lone apostrophe in Rust lifetimes / Lisp quotes is not a string; only treat it as
+    # a quote when the language uses it for strings or characters.
     spec = spec_for(language)
-    quote: str | None = None
-    i = 0
-    n = len(before)
-    while i < n:
-        ch = before[i]
-        if quote is not None:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in "\"'`":
-            # A lone apostrophe in Rust lifetimes / Lisp quotes is not a string; only treat
-            # it as a quote when the language uses it for strings or characters.
-            if ch == "'" and spec is not None and not spec.apostrophe_quotes:
-                i += 1
-                continue
-            quote = ch
-        else:
-            for marker in markers:
-                if before.startswith(marker, i):
-                    if marker == "#" and language is None and i > 0 and before[i - 1] not in " \t":
-                        # Unknown language: `a#b` is more likely an operator than a comment.
-                        break
-                    return True
-        i += 1
-    return quote is not None
+    apostrophe_quotes = spec is None or spec.apostrophe_quotes
+    scan = CodeScan(
+        before,
+        markers,
+        quotes=QUOTES if apostrophe_quotes else QUOTES.replace("'", ""),
+        is_comment=_hash_comment if language is None else None,
+    )
+    for _, tok in scan:
+        if tok not in BRACKETS:
+            return True
+    return scan.open_quote is not None
+
+
+def _hash_comment(text: str, i: int) -> bool:
+    """Unknown language: ``a#b`` is more likely an operator than a comment."""
+    return text[i] != "#" or i == 0 or text[i - 1] in " \t"

@@ -169,7 +169,6 @@ class WorkspaceIndex:
         self._by_name: dict[str, list[str]] = {}
         self._dirs: dict[str, list[str]] = {}
         self._dir_names: dict[str, list[str]] = {}
-        self._defs: dict[str, list[str]] = {}
         self._open: dict[str, str] = {}
         self._edits: dict[str, int] = {}
         self._dirty: set[str] = set()
@@ -328,8 +327,6 @@ class WorkspaceIndex:
             if not files:
                 self._dir_names.setdefault(posixpath.basename(folder), []).append(folder)
             files.append(entry.display)
-            for name in {t.name for t in entry.tags.tags if t.parent is None}:
-                self._defs.setdefault(name, []).append(entry.display)
             self._content.pop(entry.display, None)
             self._generation += 1
             if old is None or old.display != entry.display:
@@ -342,8 +339,6 @@ class WorkspaceIndex:
         _remove_from(self._dirs, folder, entry.display)
         if folder not in self._dirs:
             _remove_from(self._dir_names, posixpath.basename(folder), folder)
-        for name in {t.name for t in entry.tags.tags if t.parent is None}:
-            _remove_from(self._defs, name, entry.display)
         cached = self._content.pop(entry.display, None)
         if cached is not None:
             self._content_chars -= sum(map(len, cached[2])) + len(cached[2])
@@ -534,12 +529,6 @@ class WorkspaceIndex:
         """Display paths of the folders called ``name`` that hold indexed files."""
         with self._lock:
             return list(self._dir_names.get(name, ()))
-
-    def definitions(self, name: str) -> list[str]:
-        """Display paths of the files with a top-level definition called ``name``."""
-        self._refresh_buffers()
-        with self._lock:
-            return list(self._defs.get(name, ()))
 
     def open_documents(self) -> list[str]:
         """Display paths of the open documents inside the workspace."""

@@ -13,7 +13,6 @@ older version of the line would end in the wrong letter.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,12 +22,16 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from tests.e2e.rawlsp import RawClient
 from tests.e2e.test_lsp import ENDLESS_OPTIONS, SOURCE, URI, inline, open_doc, start
 from tests.tinymodel import write_tiny_model
 
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "lsp_server", "--stdio"])
 LETTERS = "abcdefgh"
 LINE_PREFIX = "x = "
+HANG_GUARD_S = 30.0
+"""How long a test waits for an answer before it fails: a guard against hangs, never a
+latency limit (timings belong to the benchmarks)."""
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +115,9 @@ async def test_flood_of_requests_stays_responsive_bounded_and_never_stale(
     stale = [(c, a) for c, a in stale if a not in ("", f"_{c}")]
     assert stale == []
     assert answer(results[-1]) == f"_{pending[-1][0]}"  # the last one was not superseded
-    # Still responsive: a fresh request is answered at once and correctly.
+    # Still responsive: a fresh request is answered, and correctly.
     last_char = pending[-1][0]
-    got = await asyncio.wait_for(request_at(client, column), timeout=2)
+    got = await asyncio.wait_for(request_at(client, column), timeout=HANG_GUARD_S)
     assert answer(got) == f"_{last_char}"
     assert rss_kb(pid) - rss_before < 100 * 1024  # bounded: no per-request growth
 
@@ -130,7 +133,7 @@ async def test_cancelling_requests_that_already_finished(
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=f"done-{n}"))
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="never-sent"))
     type_char(client, 2, len(LINE_PREFIX) + 1, "c")
-    got = await asyncio.wait_for(request_at(client, len(LINE_PREFIX) + 2), timeout=5)
+    got = await asyncio.wait_for(request_at(client, len(LINE_PREFIX) + 2), timeout=HANG_GUARD_S)
     assert answer(got) == "_c"
 
 
@@ -165,27 +168,9 @@ async def test_document_changes_or_closes_mid_generation(
         client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="coder-lsp.status")
         ),
-        timeout=2,
+        timeout=HANG_GUARD_S,
     )
     assert status["state"] == "ready"
-
-
-def _frame(message: dict) -> bytes:
-    body = json.dumps(message).encode()
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
-
-
-async def _read_message(reader: asyncio.StreamReader) -> dict:
-    length = 0
-    while True:
-        line = await reader.readline()
-        if not line:
-            raise EOFError("server closed stdout")
-        if line in (b"\r\n", b"\n"):
-            break
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    return json.loads(await reader.readexactly(length))
 
 
 async def test_client_that_stops_reading_for_a_while(echo_model_path: Path) -> None:
@@ -200,72 +185,36 @@ async def test_client_that_stops_reading_for_a_while(echo_model_path: Path) -> N
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdin is not None and proc.stdout is not None
-    stdin, stdout = proc.stdin, proc.stdout
-
-    async def until_response(msg_id: object) -> dict:
-        while True:
-            message = await _read_message(stdout)
-            if message.get("id") == msg_id and "method" not in message:
-                return message
-            if "method" in message and "id" in message:  # a server->client request
-                stdin.write(_frame({"jsonrpc": "2.0", "id": message["id"], "result": None}))
-
+    client = RawClient(proc.stdout, proc.stdin)
     try:
         caps = {"textDocument": {"inlineCompletion": {}}}
         options = {"model": str(echo_model_path), "nThreads": 1}
-        stdin.write(
-            _frame(
-                {
-                    "jsonrpc": "2.0",
-                    "id": 0,
-                    "method": "initialize",
-                    "params": {"capabilities": caps, "initializationOptions": options},
-                }
-            )
-        )
-        await asyncio.wait_for(until_response(0), timeout=10)
-        stdin.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        init = {"capabilities": caps, "initializationOptions": options}
+        await client.response(client.request("initialize", init, msg_id=0))
+        client.notify("initialized", {})
         doc = {"uri": URI, "languageId": "python", "version": 1, "text": LINE_PREFIX + "d\n"}
-        stdin.write(
-            _frame(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "textDocument/didOpen",
-                    "params": {"textDocument": doc},
-                }
-            )
-        )
-
-        def completion(msg_id: int) -> bytes:
-            position = {"line": 0, "character": len(LINE_PREFIX) + 1}
-            params = {
-                "textDocument": {"uri": URI},
-                "position": position,
-                "context": {"triggerKind": 2},
-            }
-            return _frame(
-                {
-                    "jsonrpc": "2.0",
-                    "id": msg_id,
-                    "method": "textDocument/inlineCompletion",
-                    "params": params,
-                }
-            )
-
+        client.notify("textDocument/didOpen", {"textDocument": doc})
+        params = {
+            "textDocument": {"uri": URI},
+            "position": {"line": 0, "character": len(LINE_PREFIX) + 1},
+            "context": {"triggerKind": 2},
+        }
         # 600 requests (more answers than a pipe holds) while nobody reads stdout.
         for msg_id in range(1, 601):
-            stdin.write(completion(msg_id))
-        await stdin.drain()
+            client.request("textDocument/inlineCompletion", params, msg_id=msg_id)
+        await proc.stdin.drain()
         await asyncio.sleep(2.0)
         assert proc.returncode is None  # still running
-        # Reading again: every request is answered, and a new one promptly.
+        # Reading again: every request is answered, and a new one too.
         seen: set[int] = set()
         while len(seen) < 600:
-            message = await asyncio.wait_for(_read_message(stdout), timeout=20)
+            message = await client.read_message()
+            assert message is not None, "the server closed stdout"
             if isinstance(message.get("id"), int) and "method" not in message:
                 seen.add(message["id"])
-        stdin.write(completion(1000))
-        reply = await asyncio.wait_for(until_response(1000), timeout=5)
+        reply = await client.response(
+            client.request("textDocument/inlineCompletion", params, msg_id=1000)
+        )
         items = reply["result"]["items"]
         assert items and items[0]["insertText"] == "_d"
     finally:

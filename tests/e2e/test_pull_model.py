@@ -6,7 +6,6 @@ endpoint with ``$/progress`` and the server starts completing with it — no res
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -15,35 +14,17 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig
 
 from tests.e2e.test_lsp import inline, open_doc, start, wait_progress_done
-from tests.standins import HubStandin
+from tests.standins import TINY_FILE, TINY_REPO, HubStandin, tiny_registry
 from tests.tinymodel import DEFAULT_COMPLETION
 
-REPO, FILE = "acme/tiny-fim-GGUF", "tiny-fim.Q4_K_M.gguf"
+REPO, FILE = TINY_REPO, TINY_FILE
 
 
 async def test_pull_model_command_downloads_with_progress(tiny_model_path: Path, tmp_path: Path):
     data = tiny_model_path.read_bytes()
     config_dir = tmp_path / "config" / "coder-lsp"
     config_dir.mkdir(parents=True)
-    (config_dir / "models.toml").write_text(
-        f"""
-[models."tiny-fim"]
-description = "tiny deterministic test model"
-file_name = "{FILE}"
-size_bytes = {len(data)}
-sha256 = "{hashlib.sha256(data).hexdigest()}"
-context_length = 2048
-template = "deepseek"
-ram_gb = 0.1
-vram_gb = 0.1
-
-[[models."tiny-fim".sources]]
-kind = "huggingface"
-repo = "{REPO}"
-file = "{FILE}"
-""",
-        encoding="utf-8",
-    )
+    (config_dir / "models.toml").write_text(tiny_registry(data), encoding="utf-8")
     with HubStandin() as hub:
         hub.add_file(REPO, FILE, data)
         env = dict(os.environ)

@@ -3,7 +3,6 @@ one clean message, no traceback, and cleans up (issue 16, rows 13 to 17)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import resource
 import struct
@@ -14,10 +13,17 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.rawlsp import StdioServer
-from tests.standins import HubStandin, PypiStandin, make_chunk_wheels
+from tests.standins import (
+    TINY_FILE,
+    TINY_REPO,
+    HubStandin,
+    PypiStandin,
+    make_chunk_wheels,
+    tiny_registry,
+)
 from tests.tinymodel import DEFAULT_COMPLETION
 
-REPO, FILE = "acme/tiny-fim-GGUF", "tiny-fim.Q4_K_M.gguf"
+REPO, FILE = TINY_REPO, TINY_FILE
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
@@ -30,32 +36,10 @@ def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Comp
     )
 
 
-def registry(data: bytes, source: str) -> str:
-    return f"""
-[models."tiny-fim"]
-description = "tiny deterministic test model"
-file_name = "{FILE}"
-size_bytes = {len(data)}
-sha256 = "{hashlib.sha256(data).hexdigest()}"
-context_length = 2048
-template = "deepseek"
-ram_gb = 0.1
-vram_gb = 0.1
-
-[[models."tiny-fim".sources]]
-{source}
-"""
-
-
 @pytest.fixture
 def env(tmp_path: Path, tiny_model_path: Path) -> dict[str, str]:
     toml = tmp_path / "models.toml"
-    toml.write_text(
-        registry(
-            tiny_model_path.read_bytes(),
-            f'kind = "huggingface"\nrepo = "{REPO}"\nfile = "{FILE}"',
-        )
-    )
+    toml.write_text(tiny_registry(tiny_model_path.read_bytes()))
     models = tmp_path / "models"
     models.mkdir()
     return {"CODER_LSP_MODELS_TOML": str(toml), "CODER_LSP_MODELS_DIR": str(models)}
@@ -101,7 +85,7 @@ def test_row14_a_wheel_name_with_dotdot_is_never_used_as_a_path(tmp_path, tiny_m
         index.add_wheel(project, evil, wheel)
         toml = tmp_path / "models.toml"
         toml.write_text(
-            registry(
+            tiny_registry(
                 data,
                 f'kind = "pypi-chunks"\npackages = ["{project}"]\nversion = "1.0"\n'
                 f'index = "{index.index}"',

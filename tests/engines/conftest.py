@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +24,9 @@ from typing import Any
 
 import pytest
 
+from lsp_server.backends.base import CancelToken, Generation, GenerationRequest
+from lsp_server.completion.prompt import render_fim_prompt
+from lsp_server.core import CompletionRequest, DocumentSnapshot, FimContext
 from lsp_server.registry import load_registry, local_path
 
 DEV_CACHE = Path(os.environ.get("CODER_LSP_DEV_CACHE", Path.home() / ".cache/coder-lsp-dev"))
@@ -42,6 +46,54 @@ def model_path() -> Path:
     path = local_path(load_registry().get(MODEL))
     assert path.is_file(), f"{path} missing: run scripts/test (it pulls {MODEL})"
     return path
+
+
+ROOT = Path(__file__).resolve().parents[2]
+URI = "file:///tmp/coder-lsp-engines/add.py"
+SOURCE = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
+"""The file every engine test completes in (the cursor at line 1, character 4)."""
+CTX = FimContext(prefix="def add(a, b):\n    ", suffix="\n\nprint(add(1, 2))\n")
+"""SOURCE's window at that cursor; any engine completes it with ``return a + b``."""
+COUNTING = FimContext(prefix="# count to a thousand\n", suffix="")
+"""A window whose completion goes on for long: for cancelling mid-stream."""
+
+
+def add_request() -> CompletionRequest:
+    """An invoked completion request at SOURCE's cursor (for engine-level tests)."""
+    doc = DocumentSnapshot("file:///t/add.py", SOURCE, "python", 1, "/t/add.py")
+    return CompletionRequest(doc, SOURCE.index("\n\n"), invoked=True)
+
+
+def fim_request(backend: Any, ctx: FimContext = CTX, **kw: Any) -> GenerationRequest:
+    """A request for ``ctx`` in ``backend``'s template: 24 tokens, no time limits."""
+    prompt = render_fim_prompt(backend.info.template, ctx)
+    kw = {"max_tokens": 24, "time_budget_ms": None, "max_predict_ms": None, **kw}
+    return GenerationRequest(prompt, **kw)
+
+
+def cancel_after_first_piece(backend: Any, ctx: FimContext = CTX) -> Generation:
+    """Generate up to 1,500 tokens in a thread, cancel once the first piece arrived, and
+    return the generation (asserting that it ended soon after the cancel)."""
+    cancel = CancelToken()
+    first = threading.Event()
+    result: list[Generation] = []
+
+    def should_stop(text: str) -> bool:
+        first.set()
+        return False
+
+    req = fim_request(backend, ctx, max_tokens=1500, should_stop=should_stop)
+    worker = threading.Thread(target=lambda: result.append(backend.generate(req, cancel)))
+    try:
+        worker.start()
+        assert first.wait(60), "no piece arrived"
+        cancel.cancel()
+        worker.join(30)
+        assert not worker.is_alive(), "the generation went on after the cancel"
+    finally:
+        cancel.cancel()
+        worker.join(30)
+    return result[0]
 
 
 async def complete_once_back(engine: Any, request: Callable[[], Any], within: float = 60) -> Any:

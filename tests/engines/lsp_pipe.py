@@ -89,3 +89,37 @@ class LspPipe:
                 return msg["params"]
             if "method" in msg and "id" in msg:
                 self._send({"id": msg["id"], "result": None})
+
+
+def complete_over_stdio(
+    cmd: list[str], env: dict[str, str], uri: str, text: str, line: int, character: int
+) -> tuple[str, str]:
+    """Start the server ``cmd`` as Neovim would, open ``text`` as Python at ``uri``, wait
+    for the model to be ready and ask once for an inline completion at (line, character).
+
+    Returns the first item's text and everything the server wrote to stderr.
+    """
+    from lsprotocol import types
+    from pytest_lsp import client_capabilities
+
+    with LspPipe(cmd, env) as lsp:
+        caps = client_capabilities("neovim")
+        init = types.InitializeParams(capabilities=caps, process_id=None, root_uri=None)
+        lsp.request("initialize", lsp.converter.unstructure(init))
+        lsp.notify("initialized", {})
+        lsp.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
+        )
+        status = lsp.wait_notification("coder-lsp/status", lambda p: p["state"] == "ready")
+        assert status["state"] == "ready"
+        params = {
+            "textDocument": {"uri": uri},
+            "position": {"line": line, "character": character},
+            "context": {"triggerKind": 1},
+        }
+        got = lsp.request("textDocument/inlineCompletion", params)
+        assert got["items"], got
+        lsp.request("shutdown", None)
+        lsp.notify("exit", None)
+        return got["items"][0]["insertText"], lsp.stderr_text()

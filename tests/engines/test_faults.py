@@ -24,17 +24,17 @@ from lsp_server.backends.llama_server import LlamaServerBackend
 from lsp_server.core import CompletionRequest, DocumentSnapshot, Shape
 from lsp_server.engine import Engine, ModelState
 from lsp_server.settings import BackendSettings, Settings
-from tests.engines.conftest import API_KEY, LlamaServer, Standin, complete_once_back, model_path
+from tests.engines.conftest import (
+    API_KEY,
+    LlamaServer,
+    Standin,
+    add_request,
+    complete_once_back,
+    model_path,
+)
 from tests.tinymodel import write_tiny_model
 
 pytestmark = pytest.mark.real_model
-
-SOURCE = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
-
-
-def add_request() -> CompletionRequest:
-    doc = DocumentSnapshot("file:///t/add.py", SOURCE, "python", 1, "/t/add.py")
-    return CompletionRequest(doc, SOURCE.index("\n\n"), invoked=True)
 
 
 def engine_for(settings: Settings) -> tuple[Engine, list[tuple[ModelState, str]]]:

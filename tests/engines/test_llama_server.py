@@ -12,44 +12,41 @@ import asyncio
 import dataclasses
 import os
 import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
-from lsprotocol import types
-from pytest_lsp import client_capabilities
 
 from lsp_server import engine as engine_module
-from lsp_server.backends.base import CancelToken, GenerationRequest, StopReason
+from lsp_server.backends.base import CancelToken, StopReason
 from lsp_server.backends.llama_cpp import LlamaCppBackend
 from lsp_server.backends.llama_server import LlamaServerBackend
 from lsp_server.completion.pipeline import complete
-from lsp_server.completion.prompt import render_fim_prompt
-from lsp_server.core import CompletionRequest, DocumentSnapshot, FimContext, Shape
+from lsp_server.core import FimContext, Shape
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import EngineAuthError, EngineError
 from lsp_server.settings import BackendSettings, Settings
-from tests.engines.conftest import API_KEY, LlamaServer, complete_once_back, model_path
-from tests.engines.lsp_pipe import LspPipe
-
-ROOT = Path(__file__).resolve().parents[2]
-URI = "file:///tmp/coder-lsp-engines/add.py"
+from tests.engines.conftest import (
+    API_KEY,
+    CTX,
+    ROOT,
+    SOURCE,
+    URI,
+    LlamaServer,
+    add_request,
+    cancel_after_first_piece,
+    complete_once_back,
+    fim_request,
+    model_path,
+)
+from tests.engines.lsp_pipe import complete_over_stdio
 
 pytestmark = pytest.mark.real_model
 
-CTX = FimContext(prefix="def add(a, b):\n    ", suffix="\n\nprint(add(1, 2))\n")
-SOURCE = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
 LIMITS = {"time_budget_ms": None, "max_predict_ms": None}
 
 
 def connect(server: LlamaServer, **kw: object) -> LlamaServerBackend:
     return LlamaServerBackend.connect(server.url, api_key=API_KEY, **kw)  # type: ignore[arg-type]
-
-
-def request(backend: LlamaServerBackend, ctx: FimContext = CTX, **kw: object) -> GenerationRequest:
-    prompt = render_fim_prompt(backend.info.template, ctx)
-    return GenerationRequest(prompt, **{"max_tokens": 24, **LIMITS, **kw})  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +67,10 @@ def test_connect_learns_context_and_template_and_completes(
     try:
         assert b.tokenizer_kind == tokenizer
         assert (b.info.n_ctx, b.info.template.name) == (2048, "qwen")
-        got = b.generate(request(b), CancelToken())
+        got = b.generate(fim_request(b), CancelToken())
         assert got.text.startswith("return a + b")
         assert got.prompt_tokens > 10 and got.generated_tokens > 0
-        again = b.generate(request(b), CancelToken())
+        again = b.generate(fim_request(b), CancelToken())
         # cache_prompt: the same prompt again evaluates (almost) nothing.
         assert again.evaluated_tokens <= 1
         assert again.text == got.text
@@ -92,7 +89,7 @@ def test_golden_token_ids_equal_the_in_process_ones(
     )
     try:
         for ctx in (CTX, tricky):
-            req = request(b, ctx, max_tokens=4)
+            req = fim_request(b, ctx, max_tokens=4)
             b.generate(req, CancelToken())
             sent = b.last_body["prompt"]  # type: ignore[index]
             assert sent == in_process.prompt_tokens(req.prompt)
@@ -109,8 +106,7 @@ def test_same_completion_as_in_process_through_the_pipeline(
 ) -> None:
     b = connect(llama_server)
     settings = dataclasses.replace(Settings(), n_ctx=2048, max_tokens=48, **LIMITS)  # type: ignore[arg-type]
-    doc = DocumentSnapshot("file:///t/add.py", SOURCE, "python", 1, "/t/add.py")
-    req = CompletionRequest(doc, SOURCE.index("\n\n"), invoked=True)
+    req = add_request()
     try:
         remote = complete(req, b, settings, CancelToken())
         local = complete(req, in_process, settings, CancelToken())
@@ -130,35 +126,19 @@ def test_cancel_mid_generation_closes_the_stream_and_frees_the_slot(
     llama_server: LlamaServer,
 ) -> None:
     b = connect(llama_server)
-    cancel = CancelToken()
-    first_token = threading.Event()
-
-    def should_stop(text: str) -> bool:
-        first_token.set()
-        return False
-
-    result: list[object] = []
-    req = request(b, max_tokens=1500, should_stop=should_stop)
-    worker = threading.Thread(target=lambda: result.append(b.generate(req, cancel)))
     try:
-        worker.start()
-        assert first_token.wait(60)
-        cancel.cancel()
-        worker.join(30)
-        assert not worker.is_alive()
-        got = result[0]
-        assert got.stop_reason is StopReason.CANCELLED  # type: ignore[union-attr]
-        assert got.generated_tokens < 1500  # type: ignore[union-attr]
+        got = cancel_after_first_piece(b)
+        assert got.stop_reason is StopReason.CANCELLED
+        assert got.generated_tokens < 1500
         # The engine saw the connection close and stopped: its slot goes idle (polled,
         # bounded; 1,500 tokens would take the engine about a minute here).
         deadline = time.monotonic() + 20
         while any(llama_server.slots_busy()):
             assert time.monotonic() < deadline, "the slot kept generating after the cancel"
             time.sleep(0.05)
-        after = b.generate(request(b), CancelToken())
+        after = b.generate(fim_request(b), CancelToken())
         assert after.text.startswith("return a + b")
     finally:
-        worker.join(30)
         b.close()
 
 
@@ -167,7 +147,7 @@ def test_cancel_before_the_first_token_answers_at_once(llama_server: LlamaServer
     cancel = CancelToken()
     cancel.cancel()
     try:
-        got = b.generate(request(b), cancel)
+        got = b.generate(fim_request(b), cancel)
         assert (got.text, got.stop_reason) == ("", StopReason.CANCELLED)
     finally:
         b.close()
@@ -177,9 +157,11 @@ def test_hard_limit_mid_line_yields_whole_lines_only(llama_server: LlamaServer) 
     b = connect(llama_server)
     try:
         for limit in (1.0, 150.0, 400.0):
-            got = b.generate(request(b, max_tokens=400, max_predict_ms=limit), CancelToken())
+            got = b.generate(fim_request(b, max_tokens=400, max_predict_ms=limit), CancelToken())
             if got.stop_reason is StopReason.TIMEOUT:
-                full = b.generate(request(b, max_tokens=got.generated_tokens + 1), CancelToken())
+                full = b.generate(
+                    fim_request(b, max_tokens=got.generated_tokens + 1), CancelToken()
+                )
                 assert full.text.startswith(got.text)
                 rest = full.text[len(got.text) :]
                 assert got.text == "" or rest == "" or rest.startswith("\n")
@@ -211,7 +193,7 @@ def test_model_loading_is_waited_for(own_llama_server: LlamaServer) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.01)
     try:
-        assert b.generate(request(b), CancelToken()).text.startswith("return a + b")
+        assert b.generate(fim_request(b), CancelToken()).text.startswith("return a + b")
     finally:
         b.close()
 
@@ -232,8 +214,7 @@ def test_killed_mid_stream_fails_clearly_then_reconnects_after_restart(
     states: list[tuple[ModelState, str]] = []
     engine.add_listener(lambda s, d: states.append((s, d)))
     engine.configure(settings)
-    doc = DocumentSnapshot("file:///t/add.py", SOURCE, "python", 1, "/t/add.py")
-    req = CompletionRequest(doc, SOURCE.index("\n\n"), invoked=True)
+    req = add_request()
 
     async def scenario() -> None:
         assert await engine.load() is ModelState.READY
@@ -275,24 +256,6 @@ def test_stdio_server_with_only_backend_and_url(llama_server: LlamaServer) -> No
     cmd = [sys.executable, "-m", "lsp_server", "--stdio", "--backend", "llama-server"]
     cmd += ["--url", llama_server.url]
     env = {**os.environ, "CODER_LSP_API_KEY": API_KEY, "PYTHONPATH": str(ROOT)}
-    with LspPipe(cmd, env) as lsp:
-        caps = client_capabilities("neovim")
-        init = types.InitializeParams(capabilities=caps, process_id=None, root_uri=None)
-        lsp.request("initialize", lsp.converter.unstructure(init))
-        lsp.notify("initialized", {})
-        lsp.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": SOURCE}},
-        )
-        status = lsp.wait_notification("coder-lsp/status", lambda p: p["state"] == "ready")
-        assert status["state"] == "ready"
-        params = {
-            "textDocument": {"uri": URI},
-            "position": {"line": 1, "character": 4},
-            "context": {"triggerKind": 1},
-        }
-        got = lsp.request("textDocument/inlineCompletion", params)
-        assert got["items"] and got["items"][0]["insertText"].startswith("return a + b")
-        lsp.request("shutdown", None)
-        lsp.notify("exit", None)
-        assert API_KEY not in lsp.stderr_text()
+    text, stderr = complete_over_stdio(cmd, env, URI, SOURCE, 1, 4)
+    assert text.startswith("return a + b")
+    assert API_KEY not in stderr

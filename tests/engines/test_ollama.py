@@ -14,43 +14,38 @@ import asyncio
 import dataclasses
 import os
 import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
-from lsprotocol import types
-from pytest_lsp import client_capabilities
 
 from lsp_server import engine as engine_module
-from lsp_server.backends.base import CancelToken, GenerationRequest, StopReason
+from lsp_server.backends.base import CancelToken, StopReason
 from lsp_server.backends.llama_cpp import LlamaCppBackend
 from lsp_server.backends.ollama import OllamaBackend, context_length, parse_generate_line
-from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.core import CompletionRequest, DocumentSnapshot, FimContext
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import EngineError
 from lsp_server.settings import BackendSettings, Settings
-from tests.engines.conftest import Standin, complete_once_back, model_path
-from tests.engines.lsp_pipe import LspPipe
+from tests.engines.conftest import (
+    COUNTING,
+    ROOT,
+    SOURCE,
+    URI,
+    Standin,
+    add_request,
+    cancel_after_first_piece,
+    complete_once_back,
+    fim_request,
+    model_path,
+)
+from tests.engines.lsp_pipe import complete_over_stdio
 from tests.engines.standin_engines import OLLAMA_NAME
 
 pytestmark = pytest.mark.real_model
 
-ROOT = Path(__file__).resolve().parents[2]
-CTX = FimContext(prefix="def add(a, b):\n    ", suffix="\n\nprint(add(1, 2))\n")
-SOURCE = "def add(a, b):\n    \n\nprint(add(1, 2))\n"
-URI = "file:///tmp/coder-lsp-engines/add.py"
-
 
 def connect(server: Standin, **kw: object) -> OllamaBackend:
     return OllamaBackend.connect(server.url, vocab=model_path(), n_ctx=2048, **kw)  # type: ignore[arg-type]
-
-
-def request(b: OllamaBackend, ctx: FimContext = CTX, **kw: object) -> GenerationRequest:
-    prompt = render_fim_prompt(b.info.template, ctx)
-    kw = {"max_tokens": 24, "time_budget_ms": None, "max_predict_ms": None, **kw}
-    return GenerationRequest(prompt, **kw)  # type: ignore[arg-type]
 
 
 def generations(server: Standin) -> list[dict[str, object]]:
@@ -66,7 +61,7 @@ def test_connect_learns_the_context_loads_the_model_and_completes(ollama: Standi
         load = generations(ollama)[-1]["body"]
         assert load == {"model": OLLAMA_NAME, "keep_alive": "30m", "stream": False,
                         "options": {"num_ctx": 2048}}  # fmt: skip
-        got = b.generate(request(b), CancelToken())
+        got = b.generate(fim_request(b), CancelToken())
         assert got.text.startswith("return a + b")
         assert got.stop_reason in (StopReason.EOS, StopReason.LENGTH)
         body = b.last_body or {}
@@ -76,7 +71,7 @@ def test_connect_learns_the_context_loads_the_model_and_completes(ollama: Standi
         assert "<|file_sep|>" in options["stop"]
         assert "suffix" not in body
         # Ollama's own figures: the same prompt again is served from its prefix cache.
-        again = b.generate(request(b), CancelToken())
+        again = b.generate(fim_request(b), CancelToken())
         assert again.text.startswith("return a + b")
         assert again.evaluated_tokens <= 1 < got.evaluated_tokens
         assert got.generated_tokens > 0
@@ -89,7 +84,7 @@ def test_ollama_completion_equals_in_process(ollama: Standin) -> None:
     b = connect(ollama)
     local = LlamaCppBackend.load(model_path(), n_ctx=2048, n_threads=1)
     try:
-        req = request(b, max_tokens=16)
+        req = fim_request(b, max_tokens=16)
         assert b.generate(req, CancelToken()).text == local.generate(req, CancelToken()).text
         # The engine evaluated the very token ids the in-process backend does.
         assert generations(ollama)[-1]["prompt_ids"] == local.prompt_tokens(req.prompt)
@@ -102,7 +97,7 @@ def test_special_token_text_in_code_never_becomes_the_token(ollama: Standin) -> 
     b = connect(ollama)
     ctx = FimContext(prefix="# <|fim_middle|> and <|file_sep|> here\ndef f():\n    ", suffix="\n")
     try:
-        b.generate(request(b, ctx, max_tokens=2), CancelToken())
+        b.generate(fim_request(b, ctx, max_tokens=2), CancelToken())
         ids = generations(ollama)[-1]["prompt_ids"]
         middle = b.tokenizer.special_id("<|fim_middle|>")
         sep = b.tokenizer.special_id("<|file_sep|>")
@@ -113,33 +108,16 @@ def test_special_token_text_in_code_never_becomes_the_token(ollama: Standin) -> 
 
 def test_cancel_mid_stream_closes_it_and_the_engine_stops(ollama: Standin) -> None:
     b = connect(ollama)
-    cancel = CancelToken()
-    first = threading.Event()
-    result: list[object] = []
-
-    def should_stop(text: str) -> bool:
-        first.set()
-        return False
-
-    req = request(b, ctx=FimContext(prefix="# count to a thousand\n", suffix=""), max_tokens=1500,
-                  should_stop=should_stop)  # fmt: skip
-    worker = threading.Thread(target=lambda: result.append(b.generate(req, cancel)))
     try:
-        worker.start()
-        assert first.wait(60)
-        cancel.cancel()
-        worker.join(30)
-        assert not worker.is_alive()
-        assert result[0].stop_reason is StopReason.CANCELLED  # type: ignore[union-attr]
+        assert cancel_after_first_piece(b, COUNTING).stop_reason is StopReason.CANCELLED
         # The stand-in saw the connection go and stopped generating (polled, bounded).
         deadline = time.monotonic() + 30
         while not generations(ollama)[-1].get("cancelled"):
             assert time.monotonic() < deadline, "the engine kept generating after the cancel"
             time.sleep(0.05)
         assert int(generations(ollama)[-1]["generated"]) < 1500  # type: ignore[arg-type]
-        assert b.generate(request(b), CancelToken()).text.startswith("return a + b")
+        assert b.generate(fim_request(b), CancelToken()).text.startswith("return a + b")
     finally:
-        worker.join(30)
         b.close()
 
 
@@ -189,8 +167,7 @@ def test_killed_mid_stream_fails_once_then_reconnects_after_restart(
         failed = [d for s, d in states if s is ModelState.FAILED]
         assert len(failed) == len(set(failed)) <= 2
         own_ollama.start()
-        add = DocumentSnapshot("file:///t/add.py", SOURCE, "python", 1, "/t/add.py")
-        short = CompletionRequest(add, SOURCE.index("\n\n"), invoked=True)
+        short = add_request()
         await complete_once_back(engine, lambda: short)
         assert engine.state is ModelState.READY
 
@@ -205,26 +182,8 @@ def test_stdio_server_with_backend_ollama(ollama: Standin) -> None:
     cmd = [sys.executable, "-m", "lsp_server", "--stdio", "--backend", "ollama"]
     cmd += ["--url", ollama.url, "--model", str(model_path()), "--n-ctx", "2048"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with LspPipe(cmd, env) as lsp:
-        caps = client_capabilities("neovim")
-        init = types.InitializeParams(capabilities=caps, process_id=None, root_uri=None)
-        lsp.request("initialize", lsp.converter.unstructure(init))
-        lsp.notify("initialized", {})
-        lsp.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": SOURCE}},
-        )
-        status = lsp.wait_notification("coder-lsp/status", lambda p: p["state"] == "ready")
-        assert status["state"] == "ready"
-        params = {
-            "textDocument": {"uri": URI},
-            "position": {"line": 1, "character": 4},
-            "context": {"triggerKind": 1},
-        }
-        got = lsp.request("textDocument/inlineCompletion", params)
-        assert got["items"] and got["items"][0]["insertText"].startswith("return a + b")
-        lsp.request("shutdown", None)
-        lsp.notify("exit", None)
+    text, _stderr = complete_over_stdio(cmd, env, URI, SOURCE, 1, 4)
+    assert text.startswith("return a + b")
 
 
 # --- pure parts of the wire format ------------------------------------------------------

@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from lsp_server.backends.base import CancelToken, GenerationRequest, StopReason
+from lsp_server.backends.base import CancelToken, StopReason
 from lsp_server.backends.openai import OpenAICompletionsBackend
 from lsp_server.backends.remote import DEFUSE
-from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.core import FimContext
 from lsp_server.errors import ContextExceededError, EngineAuthError
-from tests.engines.conftest import API_KEY, free_port, model_path
+from tests.engines.conftest import (
+    API_KEY,
+    cancel_after_first_piece,
+    fim_request,
+    free_port,
+    model_path,
+)
 
 pytestmark = pytest.mark.real_model
-
-CTX = FimContext(prefix="def add(a, b):\n    ", suffix="\n\nprint(add(1, 2))\n")
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +56,10 @@ def connect(url: str) -> OpenAICompletionsBackend:
     return OpenAICompletionsBackend.connect(url, vocab=model_path(), api_key=API_KEY, n_ctx=2048)
 
 
-def request(b: OpenAICompletionsBackend, ctx: FimContext = CTX, **kw: object) -> GenerationRequest:
-    prompt = render_fim_prompt(b.info.template, ctx)
-    kw = {"max_tokens": 24, "time_budget_ms": None, "max_predict_ms": None, **kw}
-    return GenerationRequest(prompt, **kw)  # type: ignore[arg-type]
-
-
 def test_completion_through_v1_completions(openai_url: str) -> None:
     b = connect(openai_url)
     try:
-        got = b.generate(request(b), CancelToken())
+        got = b.generate(fim_request(b), CancelToken())
         assert got.text.startswith("return a + b")
         assert got.stop_reason in (StopReason.EOS, StopReason.STOP, StopReason.LENGTH)
         body = b.last_body or {}
@@ -77,7 +73,7 @@ def test_special_token_text_in_code_is_defused(openai_url: str) -> None:
     b = connect(openai_url)
     ctx = FimContext(prefix="# <|fim_middle|> in a comment\ndef f():\n    ", suffix="\n")
     try:
-        b.generate(request(b, ctx, max_tokens=2), CancelToken())
+        b.generate(fim_request(b, ctx, max_tokens=2), CancelToken())
         prompt = (b.last_body or {})["prompt"]
         assert prompt.count("<|fim_middle|>") == 1  # only the template's own marker
         assert f"<{DEFUSE}|fim_middle|>" in prompt
@@ -87,25 +83,9 @@ def test_special_token_text_in_code_is_defused(openai_url: str) -> None:
 
 def test_cancel_mid_generation(openai_url: str) -> None:
     b = connect(openai_url)
-    cancel = CancelToken()
-    first = threading.Event()
-    result: list[object] = []
-
-    def should_stop(text: str) -> bool:
-        first.set()
-        return False
-
-    req = request(b, max_tokens=1500, should_stop=should_stop)
-    worker = threading.Thread(target=lambda: result.append(b.generate(req, cancel)))
     try:
-        worker.start()
-        assert first.wait(60)
-        cancel.cancel()
-        worker.join(30)
-        assert not worker.is_alive()
-        assert result[0].stop_reason is StopReason.CANCELLED  # type: ignore[union-attr]
+        assert cancel_after_first_piece(b).stop_reason is StopReason.CANCELLED
     finally:
-        worker.join(30)
         b.close()
 
 
@@ -125,8 +105,8 @@ def test_an_engine_smaller_than_the_setting_is_learned_from_its_400(openai_url: 
     try:
         assert b.info.n_ctx == 8192
         with pytest.raises(ContextExceededError):
-            b.generate(request(b, big), CancelToken())
+            b.generate(fim_request(b, big), CancelToken())
         assert b.info.n_ctx == 2048
-        assert b.generate(request(b), CancelToken()).text.startswith("return a + b")
+        assert b.generate(fim_request(b), CancelToken()).text.startswith("return a + b")
     finally:
         b.close()

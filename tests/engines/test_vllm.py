@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,20 +20,26 @@ from pathlib import Path
 import pytest
 
 from lsp_server import engine as engine_module
-from lsp_server.backends.base import CancelToken, GenerationRequest, StopReason
+from lsp_server.backends.base import CancelToken, StopReason
 from lsp_server.backends.llama_cpp import LlamaCppBackend
 from lsp_server.backends.openai import OpenAICompletionsBackend
-from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.core import CompletionRequest, DocumentSnapshot, FimContext
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import EngineAuthError
 from lsp_server.settings import BackendSettings, Settings
-from tests.engines.conftest import API_KEY, Standin, model_path
+from tests.engines.conftest import (
+    API_KEY,
+    COUNTING,
+    CTX,
+    Standin,
+    cancel_after_first_piece,
+    fim_request,
+    model_path,
+)
 from tests.tinymodel import write_tiny_model
 
 pytestmark = pytest.mark.real_model
 
-CTX = FimContext(prefix="def add(a, b):\n    ", suffix="\n\nprint(add(1, 2))\n")
 NAME = "Qwen/Qwen2.5-Coder-0.5B"
 
 
@@ -50,12 +55,6 @@ def connect(server: Standin, **kw: object) -> OpenAICompletionsBackend:
     return OpenAICompletionsBackend.connect(server.url, **kw)  # type: ignore[arg-type]
 
 
-def request(b: OpenAICompletionsBackend, ctx: FimContext = CTX, **kw: object) -> GenerationRequest:
-    prompt = render_fim_prompt(b.info.template, ctx)
-    kw = {"max_tokens": 24, "time_budget_ms": None, "max_predict_ms": None, **kw}
-    return GenerationRequest(prompt, **kw)  # type: ignore[arg-type]
-
-
 def completions(server: Standin) -> list[dict[str, object]]:
     return [e for e in server.log() if e.get("path") == "/v1/completions" and "body" in e]
 
@@ -68,14 +67,14 @@ def test_token_id_prompts_and_max_model_len(vllm: Standin) -> None:
         assert b.info.n_ctx == 2048  # max_model_len, below the 4096 setting
         assert b.capabilities.token_prompts and b.note == ""
         for ctx in (CTX, tricky):
-            req = request(b, ctx)
+            req = fim_request(b, ctx)
             got = b.generate(req, CancelToken())
             body = b.last_body or {}
             assert body["prompt"] == local.prompt_tokens(req.prompt)
             assert completions(vllm)[-1]["prompt_ids"] == body["prompt"]
         assert "suffix" not in body
         assert local.tokenizer.special_id("<|file_sep|>") in body["stop_token_ids"]
-        first = b.generate(request(b), CancelToken())
+        first = b.generate(fim_request(b), CancelToken())
         assert first.text.startswith("return a + b")
         assert first.stop_reason in (StopReason.EOS, StopReason.LENGTH)
         assert got.prompt_tokens > 0
@@ -92,29 +91,13 @@ def test_wrong_key_is_refused(vllm: Standin) -> None:
 
 def test_cancel_mid_stream_stops_the_engine(vllm: Standin) -> None:
     b = connect(vllm)
-    cancel = CancelToken()
-    first = threading.Event()
-    result: list[object] = []
-
-    def should_stop(text: str) -> bool:
-        first.set()
-        return False
-
-    ctx = FimContext(prefix="# count to a thousand\n", suffix="")
-    req = request(b, ctx, max_tokens=1500, should_stop=should_stop)
-    worker = threading.Thread(target=lambda: result.append(b.generate(req, cancel)))
     try:
-        worker.start()
-        assert first.wait(60)
-        cancel.cancel()
-        worker.join(30)
-        assert result[0].stop_reason is StopReason.CANCELLED  # type: ignore[union-attr]
+        assert cancel_after_first_piece(b, COUNTING).stop_reason is StopReason.CANCELLED
         deadline = time.monotonic() + 30
         while not completions(vllm)[-1].get("cancelled"):
             assert time.monotonic() < deadline, "the engine kept generating after the cancel"
             time.sleep(0.05)
     finally:
-        worker.join(30)
         b.close()
 
 
@@ -127,7 +110,7 @@ def test_a_vocabulary_that_disagrees_falls_back_to_string_prompts(
     try:
         assert not b.capabilities.token_prompts and "disagrees" in b.note
         assert "differently from the engine's /tokenize" in caplog.text
-        b.generate(request(b, max_tokens=2), CancelToken())
+        b.generate(fim_request(b, max_tokens=2), CancelToken())
         assert isinstance((b.last_body or {})["prompt"], str)
     finally:
         b.close()

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -27,12 +28,32 @@ TEXT = "def add(a, b):\n    \n"
 REQUEST = CompletionRequest(DocumentSnapshot("file:///a.py", TEXT, "python", 1), 19)
 
 
-class SlowBackend:
-    """Emits one token every ``delay`` seconds until told to stop; records what it did."""
+HANG_GUARD_S = 30.0
+"""How long a test waits for something that should happen soon before it fails: a guard
+against hangs, never a latency limit (timings belong to the benchmarks)."""
 
-    def __init__(self, tokens: list[str], delay: float = 0.01) -> None:
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Return once ``condition()`` holds (checked every 10 ms; fails after the guard)."""
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        await asyncio.sleep(0.01)
+
+
+class SlowBackend:
+    """Emits one token every ``delay`` seconds until told to stop; records what it did.
+
+    With a ``gate``, each token waits for the gate to open instead: a generation then
+    stays inside its token until the test opens it.
+    """
+
+    def __init__(
+        self, tokens: list[str], delay: float = 0.01, gate: threading.Event | None = None
+    ) -> None:
         self.tokens = tokens
         self.delay = delay
+        self.gate = gate
         self.info = ModelInfo("slow", 2048, get_template("deepseek"))
         self.generated: list[int] = []
         self.running = 0
@@ -52,7 +73,10 @@ class SlowBackend:
                 if cancel.cancelled:
                     self.generated.append(n)
                     return Generation(text, StopReason.CANCELLED, generated_tokens=n)
-                time.sleep(self.delay)
+                if self.gate is not None:
+                    self.gate.wait(HANG_GUARD_S)
+                else:
+                    time.sleep(self.delay)
                 text += tok
             self.generated.append(n + 1)
             return Generation(text, StopReason.EOS, generated_tokens=n + 1)
@@ -82,10 +106,10 @@ async def test_newer_request_cancels_older_within_a_token():
     second = asyncio.ensure_future(engine.complete(REQUEST))
     await asyncio.sleep(0.05)
     assert engine.waiting <= 1
-    t0 = time.perf_counter()
     r1 = await first
-    assert time.perf_counter() - t0 < 0.5  # it stopped at its next token, not after 10k
     assert r1.completion is None and r1.reason == "cancelled"
+    await until(lambda: bool(backend.generated))
+    assert backend.generated[0] < 10_000  # the cancel reached the generation: not all 10k
     stop_third = CancelToken()
     third = asyncio.ensure_future(engine.complete(REQUEST, cancel=stop_third))
     r2 = await second  # superseded by the third
@@ -101,16 +125,12 @@ async def test_client_cancellation_finishes_into_the_cache():
     backend = SlowBackend(["return", " a", " +", " b"], delay=0.05)
     engine = engine_with(backend)
     task = asyncio.ensure_future(engine.complete(REQUEST))
-    while backend.running == 0:
-        await asyncio.sleep(0.005)
+    await until(lambda: backend.running > 0)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
     assert task.cancelled()
-    for _ in range(200):
-        if backend.generated:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(backend.generated))
     assert backend.generated == [4]  # ran to its end, not stopped at the next token
     again = await engine.complete(REQUEST)
     assert again.completion is not None and again.completion.text == "return a + b"
@@ -137,10 +157,7 @@ async def test_client_cancellation_while_loading_still_runs_after_the_load():
         await task
     release.set()
     assert await load is ModelState.READY
-    for _ in range(200):
-        if backend.generated:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(backend.generated))
     assert backend.generated == [4]
     again = await engine.complete(REQUEST)
     assert again.cache.value == "exact" and again.completion is not None
@@ -150,19 +167,15 @@ async def test_newer_request_still_stops_a_client_cancelled_generation():
     backend = SlowBackend(["x"] * 10_000, delay=0.005)
     engine = engine_with(backend, max_tokens=10_000)
     task = asyncio.ensure_future(engine.complete(REQUEST))
-    while backend.running == 0:
-        await asyncio.sleep(0.005)
+    await until(lambda: backend.running > 0)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
     other = CompletionRequest(DocumentSnapshot("file:///a.py", TEXT + "x", "python", 2), 19)
     stop = CancelToken()
     newer = asyncio.ensure_future(engine.complete(other, cancel=stop))
-    for _ in range(100):
-        if backend.generated:
-            break
-        await asyncio.sleep(0.01)
-    assert backend.generated and backend.generated[0] < 1000
+    await until(lambda: bool(backend.generated))
+    assert backend.generated[0] < 1000
     stop.cancel()
     await newer
 
@@ -202,11 +215,9 @@ async def test_load_failure_answers_empty_until_settings_change():
     engine.configure(dataclasses.replace(Settings(), model="bad.gguf"))
     assert await engine.load() is ModelState.FAILED
     assert "not a GGUF" in str(engine.error)
-    t0 = time.perf_counter()
     result = await engine.complete(REQUEST)
     assert result.completion is None and "unavailable" in result.reason
-    assert time.perf_counter() - t0 < 0.05
-    assert calls == ["bad.gguf"]  # no retry on every request
+    assert calls == ["bad.gguf"]  # answered without trying to load again
     assert engine.configure(dataclasses.replace(Settings(), model="good.gguf"))
     result = await engine.complete(REQUEST)
     assert result.completion is not None and calls == ["bad.gguf", "good.gguf"]
@@ -229,31 +240,33 @@ async def test_flood_never_queues_more_than_one_request():
     for _ in range(50):
         tasks.append(asyncio.ensure_future(engine.complete(REQUEST)))
         await asyncio.sleep(0.001)
-    t0 = time.perf_counter()
     older = await asyncio.gather(*tasks[:-1])
-    assert time.perf_counter() - t0 < 0.2  # superseded requests answer at once
+    # Superseded requests answer at once: while the newest one is still generating.
+    assert not tasks[-1].done()
     assert all(r.completion is None and r.reason == "cancelled" for r in older)
     assert engine.max_waiting == 1
     assert backend.max_running == 1
     engine.cancel_document(REQUEST.document.uri)
-    last = await asyncio.wait_for(tasks[-1], 1)
+    last = await asyncio.wait_for(tasks[-1], HANG_GUARD_S)
     assert last.completion is None
     # Most of the flood never reached the model.
     assert len(backend.generated) < 25
 
 
 async def test_superseded_running_request_answers_before_its_generation_stops():
-    backend = SlowBackend(["x"] * 100, delay=0.3)
+    gate = threading.Event()
+    backend = SlowBackend(["x"] * 100, gate=gate)
     engine = engine_with(backend, max_tokens=100)
     first = asyncio.ensure_future(engine.complete(REQUEST))
-    while backend.running == 0:
-        await asyncio.sleep(0.005)
+    await until(lambda: backend.running == 1)
     second = asyncio.ensure_future(engine.complete(REQUEST))
-    t0 = time.perf_counter()
     r1 = await first
-    assert time.perf_counter() - t0 < 0.1  # not after the 0.3 s token
     assert r1.reason == "cancelled"
+    # The generation is still inside its first token (the gate is shut): the answer did
+    # not wait for it to stop.
+    assert backend.running == 1 and backend.generated == []
     engine.cancel_document(REQUEST.document.uri)
+    gate.set()
     assert (await second).completion is None
 
 
@@ -261,19 +274,15 @@ async def test_closing_the_document_cancels_its_request():
     backend = SlowBackend(["x"] * 10_000, delay=0.005)
     engine = engine_with(backend, max_tokens=10_000)
     task = asyncio.ensure_future(engine.complete(REQUEST))
-    while backend.running == 0:
-        await asyncio.sleep(0.005)
+    await until(lambda: backend.running > 0)
     engine.cancel_document("file:///other.py")
     await asyncio.sleep(0.02)
     assert not task.done()
     engine.cancel_document(REQUEST.document.uri)
-    result = await asyncio.wait_for(task, 0.2)
+    result = await asyncio.wait_for(task, HANG_GUARD_S)
     assert result.completion is None and result.reason == "cancelled"
-    for _ in range(100):
-        if backend.running == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert backend.running == 0 and backend.generated[0] < 1000
+    await until(lambda: backend.running == 0)
+    assert backend.generated[0] < 1000
 
 
 async def test_repeats_come_from_the_cache_and_stats_are_kept():
@@ -297,4 +306,4 @@ async def test_backend_errors_reach_the_caller():
     engine = engine_with(Broken([]))
     for _ in range(2):  # the worker survives the error and answers the next request
         with pytest.raises(BackendError):
-            await asyncio.wait_for(engine.complete(REQUEST), 1)
+            await asyncio.wait_for(engine.complete(REQUEST), HANG_GUARD_S)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lsp_server.completion import postprocess as pp
+from lsp_server.completion import reparse
 from lsp_server.completion.postprocess import (
     balance_closers,
     cut_trailing_comment,
@@ -333,16 +334,16 @@ def test_reparse_reads_the_real_document_not_the_prompt_window() -> None:
 def _split_window(prefix: str, suffix: str) -> tuple[str, str]:
     """The re-parse window cut the obvious way (split into lines), for comparison."""
     pre_lines = prefix.split("\n")
-    if len(pre_lines) > pp._REPARSE_PREFIX_LINES:
-        pre_lines = pre_lines[-pp._REPARSE_PREFIX_LINES :]
+    if len(pre_lines) > reparse._REPARSE_PREFIX_LINES:
+        pre_lines = pre_lines[-reparse._REPARSE_PREFIX_LINES :]
         for i, line in enumerate(pre_lines[:-1]):
             if line.strip() and not line[:1].isspace():
                 pre_lines = pre_lines[i:]
                 break
         prefix = "\n".join(pre_lines)
     suf_lines = suffix.split("\n")
-    if len(suf_lines) > pp._REPARSE_SUFFIX_LINES:
-        suffix = "\n".join(suf_lines[: pp._REPARSE_SUFFIX_LINES])
+    if len(suf_lines) > reparse._REPARSE_SUFFIX_LINES:
+        suffix = "\n".join(suf_lines[: reparse._REPARSE_SUFFIX_LINES])
     return prefix, suffix
 
 
@@ -351,7 +352,7 @@ def test_source_window_cuts_like_the_split_window(rows: int) -> None:
     lines = [f"def f{i}():" if i % 7 == 0 else f"    x = {i}" for i in range(rows)]
     text = "\n".join(lines) + "\n"
     for offset in (0, len(text) // 3, len(text) // 2 + 5, len(text) - 1, len(text)):
-        assert pp._source_window(text, offset) == _split_window(text[:offset], text[offset:])
+        assert reparse._source_window(text, offset) == _split_window(text[:offset], text[offset:])
 
 
 def test_reparse_accepts_a_completion_that_fixes_the_line() -> None:
@@ -618,20 +619,20 @@ def test_postprocess_parses_a_bounded_window_of_a_five_thousand_line_file(
     source = text[:cut] + "def fresh(a):\n    █\n\n\n" + text[cut:]
     c = ctx(source, "python")
     windows: list[tuple[str, str]] = []
-    real_window = pp._source_window
+    real_window = reparse._source_window
 
     def spy(text: str, offset: int) -> tuple[str, str]:
         windows.append(real_window(text, offset))
         return windows[-1]
 
-    monkeypatch.setattr(pp, "_source_window", spy)
+    monkeypatch.setattr(reparse, "_source_window", spy)
     raw = "x = a * 2\n    y = x + 1\n    return (x, y)\n\n\ndef another():\n    pass"
     result = postprocess(raw, c)
     assert text_of(result) == "x = a * 2\n    y = x + 1\n    return (x, y)"
     assert windows, "the re-parse check did not run"
     for before, after in windows:
-        assert before.count("\n") <= pp._REPARSE_PREFIX_LINES
-        assert after.count("\n") <= pp._REPARSE_SUFFIX_LINES
+        assert before.count("\n") <= reparse._REPARSE_PREFIX_LINES
+        assert after.count("\n") <= reparse._REPARSE_SUFFIX_LINES
 
 
 @pytest.mark.parametrize("language", ["javascript", "typescript"])

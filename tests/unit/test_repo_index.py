@@ -21,6 +21,11 @@ def write(root: Path, rel: str, text: str) -> Path:
     return path
 
 
+def top_level(index: WorkspaceIndex, display: str) -> list[str]:
+    """Names of the top-level definitions the index holds for one file."""
+    return [t.name for t in index.tags_of(display) if t.parent is None]
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     write(tmp_path, "pkg/__init__.py", "")
@@ -35,8 +40,8 @@ def test_build_indexes_definitions_and_reports_progress(project: Path) -> None:
     calls: list[tuple[int, int | None, str]] = []
     stats = index.build(progress=lambda done, total, msg: calls.append((done, total, msg)))
     assert stats.files == 4 and stats.complete and not stats.building
-    assert index.definitions("Square") == ["pkg/shapes.py"]
-    assert index.definitions("serve") == ["web/app.ts"]
+    assert top_level(index, "pkg/shapes.py") == ["Square"]
+    assert top_level(index, "web/app.ts") == ["serve"]
     assert calls[0] == (0, None, "scanning workspace")
     assert calls[-1][0] == calls[-1][1] == 4
 
@@ -48,10 +53,10 @@ def test_update_and_remove(project: Path) -> None:
     shapes.write_text("class Circle:\n    pass\n")
     os.utime(shapes, ns=(1, 10**18))
     assert index.update_file(shapes)
-    assert index.definitions("Square") == [] and index.definitions("Circle") == ["pkg/shapes.py"]
+    assert top_level(index, "pkg/shapes.py") == ["Circle"]
     shapes.unlink()
     assert not index.update_file(shapes)
-    assert index.definitions("Circle") == [] and not index.has("pkg/shapes.py")
+    assert top_level(index, "pkg/shapes.py") == [] and not index.has("pkg/shapes.py")
     index.remove_file(project / "web" / "app.ts")
     assert index.stats().files == 2
 
@@ -78,7 +83,6 @@ def test_open_document_wins_over_disk(project: Path) -> None:
     shapes = project / "pkg" / "shapes.py"
     index.set_open_document(shapes, "def unsaved():\n    pass\n")
     assert [t.name for t in index.tags_of("pkg/shapes.py")] == ["unsaved"]
-    assert index.definitions("unsaved") == ["pkg/shapes.py"]
     assert index.lines("pkg/shapes.py") == ["def unsaved():", "    pass", ""]
     index.update_file(shapes)  # a save event does not replace the buffer
     assert [t.name for t in index.tags_of("pkg/shapes.py")] == ["unsaved"]
@@ -101,7 +105,7 @@ def test_invalid_utf8_and_binary_files(tmp_path: Path) -> None:
     (tmp_path / "blob.py").write_bytes(b"\x00\x01\x02def x(): pass\n")
     index = WorkspaceIndex([tmp_path])
     stats = index.build()
-    assert index.definitions("ok") == ["latin.py"]
+    assert top_level(index, "latin.py") == ["ok"]
     assert not index.has("blob.py") and stats.skipped["binary"] == 1
     assert index.lines("latin.py")[0] == "# caf\ufffd"
 
@@ -130,7 +134,7 @@ def test_unreadable_and_vanishing_files_are_skipped(
     index = WorkspaceIndex([tmp_path])
     with caplog.at_level(logging.DEBUG, logger="lsp_server.repo.index"):
         stats = index.build()
-    assert index.definitions("good") == ["good.py"]
+    assert top_level(index, "good.py") == ["good"]
     assert stats.files == 1 and stats.errors == 2
     assert "cannot read" in caplog.text
 
@@ -159,7 +163,7 @@ def test_non_git_folder_and_multiple_roots(tmp_path: Path) -> None:
     write(tmp_path, "two/b.py", "def b(): pass\n")
     index = WorkspaceIndex([tmp_path / "one", tmp_path / "two", tmp_path / "none"])
     index.build()
-    assert index.definitions("a") == ["one/a.py"] and index.definitions("b") == ["two/b.py"]
+    assert top_level(index, "one/a.py") == ["a"] and top_level(index, "two/b.py") == ["b"]
     assert index.display_path(str(tmp_path / "elsewhere.py")) is None
 
 

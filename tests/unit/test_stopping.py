@@ -15,7 +15,7 @@ import pytest
 from lsp_server.backends import stopping
 from lsp_server.backends.base import CancelToken, GenerationRequest, StopReason
 from lsp_server.backends.llama_cpp import LlamaCppBackend
-from lsp_server.backends.stopping import Stopped, StopPolicy, time_limited, whole_lines
+from lsp_server.backends.stopping import Stopped, StopPolicy, whole_lines
 from lsp_server.completion.prompt import render_fim_prompt
 from lsp_server.core import FimContext, Prompt
 from tests.tinymodel import FIM_END, write_tiny_model
@@ -56,12 +56,6 @@ def request(**kw: object) -> GenerationRequest:
 )
 def test_whole_lines_keeps_text_up_to_the_last_newline(text: str, kept: str) -> None:
     assert whole_lines(text) == kept
-
-
-def test_only_a_time_limit_applies_the_whole_lines_rule() -> None:
-    assert time_limited(StopReason.TIMEOUT, "a\nb") == "a"
-    for reason in (StopReason.EOS, StopReason.STOP, StopReason.LENGTH, StopReason.CANCELLED):
-        assert time_limited(reason, "a\nb") == "a\nb"
 
 
 # --- the policy, pure ----------------------------------------------------------------
