@@ -303,20 +303,7 @@ def _workspace_context(
     if doc.path:
         index.set_open_document(doc.path, doc.text)
 
-    repo = RepoContext(index)
-
-    def select(budget: int) -> RepoSelection:
-        return repo.select(
-            doc.path,
-            doc.text,
-            offset,
-            doc.language_id,
-            budget,
-            backend.count_tokens,
-            tree=tree,
-        )
-
-    return select
+    return RepoContext(index).for_document(doc, offset, backend.count_tokens, tree=tree)
 
 
 # ---------------------------------------------------------------------------------------

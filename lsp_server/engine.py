@@ -41,7 +41,7 @@ from lsp_server.completion.cache import DEFAULT_MAX_ENTRIES, CacheHit, Completio
 from lsp_server.completion.pipeline import PipelineResult, WindowMemo, complete
 from lsp_server.core import CompletionRequest, Shape
 from lsp_server.errors import CoderLspError, ContextExceededError, EngineError, ModelLoadError
-from lsp_server.repo.context import RepoContext, RepoSelection
+from lsp_server.repo.context import RepoContext
 from lsp_server.settings import BackendSettings, Settings
 
 logger = logging.getLogger(__name__)
@@ -298,20 +298,13 @@ class Engine:
         if backend is None or job.cancel.cancelled:
             return None
         repo = self.repo if self._settings.repo_context else None
-        repo_context = None
-        if repo is not None:
-            doc, offset = job.request.document, job.request.offset
-
-            def repo_context(budget: int) -> RepoSelection:
-                return repo.select(
-                    doc.path,
-                    doc.text,
-                    offset,
-                    doc.language_id,
-                    budget,
-                    backend.count_tokens,
-                    tree=job.tree,
-                )
+        repo_context = (
+            repo.for_document(
+                job.request.document, job.request.offset, backend.count_tokens, tree=job.tree
+            )
+            if repo is not None
+            else None
+        )
 
         busy = self.busy
         if busy is not None:

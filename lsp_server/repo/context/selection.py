@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Tree
 
+from lsp_server.core import DocumentSnapshot
 from lsp_server.languages import language_for
 from lsp_server.repo.context.base import RankOptions, RepoView, Snippet
 from lsp_server.repo.context.budget import exact_cost, fill_budget
@@ -160,6 +161,30 @@ class RepoContext:
             chosen.pop()
             files = rendered()
         return RepoSelection(tuple(files), current)
+
+    def for_document(
+        self,
+        document: DocumentSnapshot,
+        offset: int,
+        count_tokens: Callable[[str], int],
+        *,
+        tree: Tree | None = None,
+    ) -> Callable[[int], RepoSelection]:
+        """:meth:`select` for one request, waiting only for its token budget (what the
+        pipeline's ``repo_context`` takes: it sizes the budget when a completion is due)."""
+
+        def select(budget_tokens: int) -> RepoSelection:
+            return self.select(
+                document.path,
+                document.text,
+                offset,
+                document.language_id,
+                budget_tokens,
+                count_tokens,
+                tree=tree,
+            )
+
+        return select
 
     def _imports_of(self, display: str) -> frozenset[str]:
         return self._imports.imports_of(self.index, display)
