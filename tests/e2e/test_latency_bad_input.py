@@ -25,13 +25,11 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from tests.e2e.rawlsp import RawClient
 from tests.e2e.test_lsp import ENDLESS_OPTIONS, SOURCE, URI, inline, open_doc, start
 from tests.tinymodel import write_tiny_model
+from tests.waiting import HANG_GUARD_S
 
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "lsp_server", "--stdio"])
 LETTERS = "abcdefgh"
 LINE_PREFIX = "x = "
-HANG_GUARD_S = 30.0
-"""How long a test waits for an answer before it fails: a guard against hangs, never a
-latency limit (timings belong to the benchmarks)."""
 
 
 @pytest.fixture(scope="module")

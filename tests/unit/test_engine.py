@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -23,22 +22,10 @@ from lsp_server.core import CompletionRequest, DocumentSnapshot
 from lsp_server.engine import Engine, ModelState
 from lsp_server.errors import BackendError, ModelLoadError
 from lsp_server.settings import Settings
+from tests.waiting import HANG_GUARD_S, until
 
 TEXT = "def add(a, b):\n    \n"
 REQUEST = CompletionRequest(DocumentSnapshot("file:///a.py", TEXT, "python", 1), 19)
-
-
-HANG_GUARD_S = 30.0
-"""How long a test waits for something that should happen soon before it fails: a guard
-against hangs, never a latency limit (timings belong to the benchmarks)."""
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Return once ``condition()`` holds (checked every 10 ms; fails after the guard)."""
-    deadline = time.monotonic() + HANG_GUARD_S
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never came true"
-        await asyncio.sleep(0.01)
 
 
 class SlowBackend:

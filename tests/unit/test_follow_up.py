@@ -26,6 +26,7 @@ from lsp_server.completion.pipeline import PipelineResult
 from lsp_server.core import CompletionRequest, DocumentSnapshot
 from lsp_server.engine import FOLLOW_UP_PREDICT_MS, Engine, follow_up_settings
 from lsp_server.settings import Settings
+from tests.waiting import until
 
 TEXT = "def add(a, b):\n    \n"
 REQUEST = CompletionRequest(DocumentSnapshot("file:///a.py", TEXT, "python", 1), 19)
@@ -81,14 +82,6 @@ def engine_with(backend: TimedBackend, **settings) -> tuple[Engine, list[Complet
     ready: list[CompletionRequest] = []
     engine.add_ready_listener(lambda request, result: ready.append(request))
     return engine, ready
-
-
-async def until(cond, what: str, seconds: float = 10.0) -> None:
-    """Poll ``cond`` until it holds (a deadline, so a broken engine fails, not hangs)."""
-    deadline = time.monotonic() + seconds
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 def test_follow_up_settings_lift_the_limits():
