@@ -236,6 +236,25 @@ def _short(line: str) -> str:
     return f"{head} {message}"[:600]
 
 
+def check_midword_real(data: dict[str, Any], editor: str) -> None:
+    """The ``midword_real`` scenario's result (Neovim and Emacs drivers): ``ret`` typed in
+    a function body got ghost text; a word of it, then the rest, were accepted into the
+    buffer; a line start got ghost text too. Prints the two times to stderr."""
+    typed = "    ret"
+    assert data["typed_line"] == typed
+    ghost = data["ghost"]
+    first = ghost.split("\n")[0]
+    assert first.strip(), ghost
+    assert (typed + first).startswith(data["after_word"]) and data["after_word"] != typed
+    assert data["after_rest"] == typed + first, (data["after_rest"], ghost)
+    assert data["ghost2"].strip()
+    print(
+        f"{editor}: time to ghost text mid-word {data['midword_ms']:.0f} ms, "
+        f"line start {data['linestart_ms']:.0f} ms; ghost {ghost!r}, then {data['ghost2']!r}",
+        file=sys.stderr,
+    )
+
+
 def drive(
     editor: Editor,
     scenario: str,

@@ -12,7 +12,6 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 
 from lsp_server.settings_schema import settings_schema
 from tests.editors.conftest import ROOT, Workspace, huge_source, real_model_path, server_command
-from tests.editors.drivers import NVIM_VERSIONS, Editor
+from tests.editors.drivers import NVIM_VERSIONS, Editor, check_midword_real
 from tests.editors.drivers import drive as drive_editor
 from tests.tinymodel import DEFAULT_COMPLETION
 
@@ -155,19 +154,7 @@ def test_real_model_ghost_text_mid_word(version: str, workspace: Workspace) -> N
     shows ghost text; <M-Right> accepts a word of it, <Tab> the rest; then at a line start."""
     model = real_model_path()
     data = drive(version, "midword_real", workspace, model=str(model), timeout_s=REAL_TIMEOUT_S)
-    typed = "    ret"
-    assert data["typed_line"] == typed
-    ghost = data["ghost"]
-    first = ghost.split("\n")[0]
-    assert first.strip(), ghost
-    assert (typed + first).startswith(data["after_word"]) and data["after_word"] != typed
-    assert data["after_rest"] == typed + first, (data["after_rest"], ghost)
-    assert data["ghost2"].strip()
-    print(
-        f"nvim {version}: time to ghost text mid-word {data['midword_ms']:.0f} ms, "
-        f"line start {data['linestart_ms']:.0f} ms; ghost {ghost!r}, then {data['ghost2']!r}",
-        file=sys.stderr,
-    )
+    check_midword_real(data, f"nvim {version}")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
